@@ -1,0 +1,113 @@
+"""Per-clinic settings (SPEC §4) loaded from a YAML file and checked at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .businesstime import BusinessCalendar, BusinessTimeError, ResponseTarget
+from .models import ClinicContext
+
+
+class ClinicFileError(ValueError):
+    """The clinic settings file is missing a setting or has a bad one."""
+
+
+@dataclass(frozen=True)
+class StaffSpec:
+    name: str
+    title: str
+    email: str
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    slug: str
+    name: str
+    notify_email: str | None
+    staff: tuple[StaffSpec, ...]
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    slug: str
+    name: str
+    calendar: BusinessCalendar
+    target: ResponseTarget
+    context: ClinicContext
+    teams: tuple[TeamSpec, ...]
+    raw: dict[str, Any]
+
+    @property
+    def timezone_name(self) -> str:
+        return str(self.calendar.timezone.key)
+
+
+def _text(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ClinicFileError(f"{where}: '{key}' must be a non-empty text")
+    return value.strip()
+
+
+def parse_clinic(data: Any, where: str = "clinic settings") -> ClinicSettings:
+    if not isinstance(data, dict):
+        raise ClinicFileError(f"{where}: expected a mapping")
+    slug = _text(data, "slug", where)
+    name = _text(data, "name", where)
+    closures_raw = data.get("closures") or []
+    if not isinstance(closures_raw, list) or not all(isinstance(d, date) for d in closures_raw):
+        raise ClinicFileError(f"{where}: 'closures' must be a list of YYYY-MM-DD dates")
+    hours = data.get("hours")
+    if not isinstance(hours, dict):
+        raise ClinicFileError(f"{where}: 'hours' must map days to 'HH:MM-HH:MM' or 'closed'")
+    try:
+        calendar = BusinessCalendar.build(
+            _text(data, "timezone", where),
+            {str(k): str(v) for k, v in hours.items()},
+            federal_holidays=bool(data.get("federal_holidays", True)),
+            closures=tuple(closures_raw),
+        )
+        target = ResponseTarget.parse(_text(data, "response_target", where))
+    except BusinessTimeError as exc:
+        raise ClinicFileError(f"{where}: {exc}") from None
+    numbers = data.get("numbers") or {}
+    if not isinstance(numbers, dict):
+        raise ClinicFileError(f"{where}: 'numbers' must be a mapping")
+    unknown = set(numbers) - (set(ClinicContext.__dataclass_fields__) - {"name"})
+    if unknown:
+        raise ClinicFileError(f"{where}: unknown numbers {sorted(unknown)}")
+    context = ClinicContext.from_dict({**numbers, "name": name})
+    teams_raw = data.get("care_teams")
+    if not isinstance(teams_raw, list) or not teams_raw:
+        raise ClinicFileError(f"{where}: 'care_teams' must list at least one team")
+    teams = []
+    for i, team in enumerate(teams_raw):
+        tw = f"{where}: care_teams[{i}]"
+        if not isinstance(team, dict):
+            raise ClinicFileError(f"{tw}: expected a mapping")
+        staff = []
+        for j, member in enumerate(team.get("staff") or []):
+            sw = f"{tw}.staff[{j}]"
+            if not isinstance(member, dict):
+                raise ClinicFileError(f"{sw}: expected a mapping")
+            staff.append(StaffSpec(_text(member, "name", sw), str(member.get("title") or "Staff"), _text(member, "email", sw)))
+        notify = team.get("notify_email")
+        teams.append(TeamSpec(_text(team, "slug", tw), _text(team, "name", tw), str(notify) if notify else None, tuple(staff)))
+    if len({t.slug for t in teams}) != len(teams):
+        raise ClinicFileError(f"{where}: care team slugs must be unique")
+    return ClinicSettings(slug, name, calendar, target, context, tuple(teams), data)
+
+
+def load_clinic_file(path: Path) -> ClinicSettings:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClinicFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ClinicFileError(f"{path}: not valid YAML ({type(exc).__name__})") from None
+    return parse_clinic(data, str(path))

@@ -1,0 +1,1 @@
+"""Persistence: schema, migrations, encryption at rest, repositories, audit chain."""

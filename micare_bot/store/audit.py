@@ -1,0 +1,107 @@
+"""Append-only, hash-chained audit log.
+
+Each record's hash is ``sha256(prev_hash + canonical JSON of the record)``.
+Appends take the single ``audit_head`` row (row lock on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` already serialises writers), so sequence numbers have no
+gaps and the chain has no forks, and each record commits in the same
+transaction as the action it records. ``verify`` recomputes the chain and names
+the first record that does not match: an edited field, a deleted or inserted
+row, or a truncated tail (the head no longer matches the last row).
+
+Records hold ids, actions and counts — never message text, names or addresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import db
+from .schema import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+
+
+def record_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
+                target_type: str | None, target_id: str | None, detail: str) -> str:
+    canonical = json.dumps(
+        [seq, at.isoformat(timespec="microseconds"), actor, action, target_type, target_id, detail],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256((prev_hash + canonical).encode("ascii")).hexdigest()
+
+
+async def append(
+    conn: AsyncConnection,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one record inside the caller's (write) transaction; returns its sequence."""
+    head = (await conn.execute(db.for_update(conn, select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)))).one()
+    seq = head.seq + 1
+    detail_json = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
+    at = at.astimezone(timezone.utc)  # as it reads back from the database
+    digest = record_hash(head.hash, seq, at, actor, action, target_type, target_id, detail_json)
+    await conn.execute(
+        insert(AuditEntry).values(
+            seq=seq, at=at, actor=actor, action=action, target_type=target_type,
+            target_id=target_id, detail=detail_json, prev_hash=head.hash, hash=digest,
+        )
+    )
+    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
+    return seq
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    records: int
+    first_broken: int | None = None
+    reason: str | None = None
+    head_hash: str | None = None
+
+
+async def verify(engine: AsyncEngine, *, batch: int = 1000) -> VerifyResult:
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    async with db.read(engine) as conn:
+        head = (await conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))).one()
+        last_seq = 0
+        while True:
+            rows = (
+                await conn.execute(
+                    select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)
+                )
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                if row.seq != expected_seq:
+                    return VerifyResult(False, count, expected_seq, f"record {expected_seq} is missing")
+                if row.prev_hash != prev:
+                    return VerifyResult(False, count, row.seq, "does not link to the record before it")
+                digest = record_hash(prev, row.seq, row.at, row.actor, row.action, row.target_type,
+                                     row.target_id, row.detail)
+                if digest != row.hash:
+                    return VerifyResult(False, count, row.seq, "contents do not match its hash")
+                prev = row.hash
+                expected_seq += 1
+                count += 1
+                last_seq = row.seq
+        if head.seq != count or head.hash != prev:
+            return VerifyResult(False, count, count + 1 if head.seq > count else head.seq,
+                                "the chain head does not match the last record (rows removed or added)")
+    return VerifyResult(True, count, head_hash=prev)

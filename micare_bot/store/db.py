@@ -1,0 +1,108 @@
+"""Engine set-up, transactions and migrations for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a committed filing survives a
+power cut) and a busy timeout; write transactions start with ``BEGIN
+IMMEDIATE`` so two writers queue on the lock instead of failing with "database
+is locked" when a read transaction tries to upgrade. Read transactions use a
+plain deferred ``BEGIN`` and never block writers (WAL).
+
+On PostgreSQL, write transactions lock the rows they change with
+``SELECT … FOR UPDATE`` (see the repositories), so several processes can serve
+the same conversations.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+WRITE = "micare_write"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        # take over transaction control from the sqlite3 module (SQLAlchemy docs recipe)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def is_sqlite(conn: AsyncConnection | Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+@asynccontextmanager
+async def write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction: committed on success, rolled back on any exception."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**{WRITE: True})
+        async with conn.begin():
+            yield conn
+
+
+@asynccontextmanager
+async def read(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        async with conn.begin():
+            yield conn
+
+
+def for_update(conn: AsyncConnection, stmt: Any) -> Any:
+    """Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock."""
+    return stmt if is_sqlite(conn) else stmt.with_for_update()
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Create or migrate the schema (Alembic)."""
+    from alembic import command
+
+    async with write(engine) as conn:
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    async with read(engine) as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with read(engine) as conn:
+        await conn.execute(text("SELECT 1"))

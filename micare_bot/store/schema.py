@@ -1,0 +1,283 @@
+"""The database schema (SQLAlchemy 2.0 declarative). Migrations: ``store/migrations``.
+
+Columns ending in ``_enc`` hold AES-GCM ciphertexts (see ``crypto.py``): message
+text, field values, names, e-mail addresses, dates of birth, medication lists.
+Everything else is an id, an enumeration, a count or a time, so dashboards and
+queues can sort and filter without opening any PHI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC in the database (same on both backends)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+ID = String(36)
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CareTeam(Base):
+    __tablename__ = "care_teams"
+    __table_args__ = (UniqueConstraint("clinic_id", "slug"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+
+
+class Account(Base):
+    """A patient (or guardian) or a staff member. No social security number, ever."""
+
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"), index=True)
+    care_team_id: Mapped[str | None] = mapped_column(ForeignKey("care_teams.id"))
+    role: Mapped[str] = mapped_column(String(16))  # patient | staff
+    status: Mapped[str] = mapped_column(String(16))  # invited | active | disabled
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    email_enc: Mapped[str] = mapped_column(Text)
+    name_enc: Mapped[str] = mapped_column(Text)
+    dob_enc: Mapped[str | None] = mapped_column(Text)
+    profile_enc: Mapped[str | None] = mapped_column(Text)  # medications, staff title
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Dependent(Base):
+    __tablename__ = "dependents"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    name_enc: Mapped[str] = mapped_column(Text)
+    dob_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DependentLink(Base):
+    """A guardian account may act for a dependent; a dependent may have two guardians."""
+
+    __tablename__ = "dependent_links"
+    dependent_id: Mapped[str] = mapped_column(ForeignKey("dependents.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True, index=True)
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Failed logins per account and per address (keys are keyed hashes, not addresses)."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_account", "account_id", "created_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    dependent_id: Mapped[str | None] = mapped_column(ForeignKey("dependents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    intent: Mapped[str | None] = mapped_column(String(32))
+    triage: Mapped[str] = mapped_column(String(16))
+    state_enc: Mapped[str] = mapped_column(Text)
+    turns: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Turn(Base):
+    """One exchange: the patient's text (absent for the greeting) and the stored result."""
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        UniqueConstraint("conversation_id", "client_turn_id"),
+    )
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    client_turn_id: Mapped[str | None] = mapped_column(String(64))
+    text_enc: Mapped[str | None] = mapped_column(Text)
+    result_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CareRequest(Base):
+    """A filed request in a care team's queue, sorted by due time."""
+
+    __tablename__ = "care_requests"
+    __table_args__ = (Index("ix_care_requests_queue", "care_team_id", "status", "due_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    care_team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    dependent_id: Mapped[str | None] = mapped_column(ForeignKey("dependents.id"), index=True)
+    intent: Mapped[str] = mapped_column(String(32))
+    triage: Mapped[str] = mapped_column(String(16))  # the screening outcome at filing
+    content_enc: Mapped[str] = mapped_column(Text)  # patient label, fields, parsed, own words
+    status: Mapped[str] = mapped_column(String(16))  # open | claimed | closed
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RequestReply(Base):
+    """A care-team reply to a filed request, shown in the patient's inbox."""
+
+    __tablename__ = "request_replies"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("care_requests.id"), index=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    body_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TriageCounter(Base):
+    """Urgent redirects per clinic, day and level: counts only, never the words."""
+
+    __tablename__ = "triage_counters"
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxMessage(Base):
+    """An e-mail to send, written in the same transaction as the event behind it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # template name
+    recipient_enc: Mapped[str] = mapped_column(Text)
+    payload_enc: Mapped[str] = mapped_column(Text)  # template variables (e.g. a link)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(200))  # an error class, never content
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: hash = sha256(prev_hash | canonical record)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)  # JSON without PHI
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the last sequence number and hash; its row lock serialises appends."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+# Every sealed column, for key rotation: (model, column name); see aad() below.
+ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str], ...] = (
+    (Account, "email_enc"),
+    (Account, "name_enc"),
+    (Account, "dob_enc"),
+    (Account, "profile_enc"),
+    (Dependent, "name_enc"),
+    (Dependent, "dob_enc"),
+    (Conversation, "state_enc"),
+    (Turn, "text_enc"),
+    (Turn, "result_enc"),
+    (CareRequest, "content_enc"),
+    (RequestReply, "body_enc"),
+    (OutboxMessage, "recipient_enc"),
+    (OutboxMessage, "payload_enc"),
+)
+
+
+def aad(model: type[Base], column: str, row_id: str) -> str:
+    """Associated data binding a ciphertext to its table, column and row."""
+    return f"{model.__tablename__}.{column}|{row_id}"

@@ -1,0 +1,83 @@
+"""Fixtures for the edge tests: real databases (SQLite always, PostgreSQL when
+MICARE_TEST_DATABASE_URL is set), real keys, a real app."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from micare_bot.config import Settings
+from micare_bot.store import db
+from micare_bot.store.crypto import Keyring
+
+PG_URL = os.environ.get("MICARE_TEST_DATABASE_URL")
+PG_SKIP = "PostgreSQL tests need MICARE_TEST_DATABASE_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.skipif(not PG_URL, reason=PG_SKIP)),
+]
+
+
+def b64key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    """A fresh two-key keyring (k2 active) with its own index key."""
+    return Keyring({"k1": secrets.token_bytes(32), "k2": secrets.token_bytes(32)}, "k2", secrets.token_bytes(32))
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop everything in the test database's public schema."""
+    engine = db.make_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'micare.db'}"
+    else:
+        assert PG_URL is not None
+        await reset_postgres(PG_URL)
+        yield PG_URL
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database."""
+    eng = db.make_engine(database_url)
+    await db.upgrade(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an app under test: real keys, no SMTP, a fast outbox."""
+    return Settings.from_env(
+        {
+            "MICARE_DATABASE_URL": database_url,
+            "MICARE_KEYS": f"k1:{b64key()}",
+            "MICARE_INDEX_KEY": b64key(),
+            "MICARE_OUTBOX_POLL_SECONDS": "0.05",
+            "MICARE_OUTBOX_BACKOFF_SECONDS": "0.05",
+        }
+    )
