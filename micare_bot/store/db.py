@@ -106,3 +106,14 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def ping(engine: AsyncEngine) -> None:
     async with read(engine) as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def upsert(conn: AsyncConnection, model: Any, values: dict[str, Any], keys: list[str],
+                 update: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update, on either backend."""
+    if is_sqlite(conn):
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    stmt = dialect_insert(model).values(**values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))

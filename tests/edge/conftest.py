@@ -81,3 +81,42 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "MICARE_OUTBOX_BACKOFF_SECONDS": "0.05",
         }
     )
+
+
+@pytest.fixture
+def clinic_settings():  # type: ignore[no-untyped-def]
+    """The packaged demo clinic's settings."""
+    from micare_bot.clinic_settings import load_clinic_file
+    from micare_bot.config import DEMO_CLINIC_FILE
+
+    return load_clinic_file(DEMO_CLINIC_FILE)
+
+
+@pytest.fixture
+async def clinic_row(engine: AsyncEngine, clinic_settings):  # type: ignore[no-untyped-def]
+    """The demo clinic and its care team, written to the database."""
+    from datetime import datetime, timezone
+
+    from micare_bot.store.clinics import sync_clinic
+
+    async with db.write(engine) as conn:
+        return await sync_clinic(conn, clinic_settings, datetime(2026, 11, 16, 15, tzinfo=timezone.utc))
+
+
+class SmtpSink:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(envelope)
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
