@@ -1,0 +1,334 @@
+"""The gateway's use cases: start a conversation, take a turn, read a transcript, the inbox.
+
+HTTP and WebSocket handlers (``channels/web.py``) call these; nothing here knows
+about aiohttp. A turn is one write transaction that
+
+1. locks the conversation row (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE``
+   on SQLite), so two processes never interleave turns of one conversation;
+2. returns the stored result if the ``client_turn_id`` was seen before (a retry
+   changes nothing);
+3. runs the pure core (``conversation.handle``) on the decrypted state;
+4. carries out the core's effects — a ``FileRequest`` becomes the care-team
+   queue row, the conversation's status and the notification outbox row; a
+   ``Redirect`` closes the conversation and bumps the clinic's counter (no
+   words anywhere) — and saves the encrypted state and the turn;
+5. appends to the audit chain.
+
+Either all of it commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import conversation as core
+from .accounts import PatientRecord, load_patient
+from .clinic_settings import ClinicSettings
+from .config import Settings
+from .models import ConversationState, FileRequest, Redirect, Reply, TurnResult
+from .store import audit, db, outbox
+from .store.crypto import Keyring
+from .store.schema import (
+    Account,
+    CareRequest,
+    CareTeam,
+    Conversation,
+    DependentLink,
+    RequestReply,
+    TriageCounter,
+    Turn,
+    aad,
+)
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
+
+
+class GatewayError(Exception):
+    """A domain error with a stable code and a message safe to show (no PHI)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+NOT_FOUND = ("not_found", "No such conversation.")
+
+
+def new_reference() -> str:
+    return "R-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(7))
+
+
+@dataclass
+class Gateway:
+    engine: AsyncEngine
+    keyring: Keyring
+    settings: Settings
+    clinics: Mapping[str, ClinicSettings]  # clinic id -> settings
+
+    def clinic(self, clinic_id: str) -> ClinicSettings:
+        try:
+            return self.clinics[clinic_id]
+        except KeyError:
+            raise GatewayError(503, "clinic_not_configured", "This clinic is not configured on this server.") from None
+
+    # --- sealing helpers -------------------------------------------------------
+
+    def _seal(self, model: Any, column: str, row_id: str, value: Any) -> str:
+        return self.keyring.encrypt_json(value, aad(model, column, row_id))
+
+    def _open(self, model: Any, column: str, row_id: str, token: str) -> Any:
+        return self.keyring.decrypt_json(token, aad(model, column, row_id))
+
+    # --- start -----------------------------------------------------------------
+
+    async def start(self, account_id: str, *, dependent: str | None, now: datetime) -> dict[str, Any]:
+        async with db.read(self.engine) as conn:
+            patient = await load_patient(conn, self.keyring, account_id, now.date())
+        clinic = self.clinic(patient.clinic_id)
+        dependent_id = None
+        dependent_name = None
+        if dependent is not None:
+            key = dependent.strip().split()[0].casefold() if dependent.strip() else ""
+            if key in {"self", "me", "myself"}:
+                dependent = None
+            elif key not in patient.dependent_ids:
+                raise GatewayError(422, "unknown_dependent", "No dependent of that name is linked to your account.")
+            else:
+                dependent_id = patient.dependent_ids[key]
+                dependent_name = next(d.name for d in patient.context.dependents
+                                      if d.name.split()[0].casefold() == key)
+        result = core.greeting(patient.context, clinic.context, dependent=dependent_name)
+        conv_id = str(uuid.uuid4())
+        body = self._result_dict(result, conv_id, None)
+        async with db.write(self.engine) as conn:
+            await conn.execute(
+                insert(Conversation).values(
+                    id=conv_id, clinic_id=patient.clinic_id, account_id=account_id, dependent_id=dependent_id,
+                    status=result.state.status, intent=result.state.intent, triage=result.state.triage,
+                    state_enc=self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
+                    turns=0, created_at=now, updated_at=now, closed_at=None,
+                )
+            )
+            await self._insert_turn(conn, conv_id, 0, None, None, body, now)
+            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.write",
+                               target_type="conversation", target_id=conv_id, detail={"event": "start"})
+        return body
+
+    # --- one turn ----------------------------------------------------------------
+
+    async def turn(self, account_id: str, conv_id: str, *, text: str, client_turn_id: str,
+                   now: datetime) -> dict[str, Any]:
+        async with db.write(self.engine) as conn:
+            conv = (
+                await conn.execute(db.for_update(conn, select(Conversation).where(Conversation.id == conv_id)))
+            ).first()
+            if conv is None or not await self._visible(conn, conv, account_id):
+                raise GatewayError(404, *NOT_FOUND)
+            if conv.account_id != account_id:
+                raise GatewayError(403, "not_your_conversation",
+                                   "Only the person who started this conversation can continue it.")
+            seen = (
+                await conn.execute(
+                    select(Turn.id, Turn.result_enc)
+                    .where(Turn.conversation_id == conv_id, Turn.client_turn_id == client_turn_id)
+                )
+            ).first()
+            if seen is not None:
+                return dict(self._open(Turn, "result_enc", seen.id, seen.result_enc))
+            if conv.closed_at is not None:
+                raise GatewayError(409, "conversation_closed",
+                                   "This conversation has ended. Start a new one to ask something else.")
+            patient = await load_patient(conn, self.keyring, account_id, now.date())
+            clinic = self.clinic(conv.clinic_id)
+            state = ConversationState.from_dict(self._open(Conversation, "state_enc", conv_id, conv.state_enc))
+            result = core.handle(state, patient.context, text, clinic=clinic.context, now=now)
+            request_ref: str | None = None
+            extra: list[Reply] = []
+            for effect in result.effects:
+                if isinstance(effect, FileRequest):
+                    request_ref, line = await self._file(conn, conv, patient, clinic, effect, result, now)
+                    extra.append(Reply(line))
+                elif isinstance(effect, Redirect):
+                    await self._count_redirect(conn, conv.clinic_id, effect.level, clinic, now)
+                    await audit.append(conn, at=now, actor=f"account:{account_id}", action="triage.redirect",
+                                       target_type="conversation", target_id=conv_id,
+                                       detail={"level": effect.level, "rule": effect.rule})
+            if extra:
+                result = TurnResult(result.state, result.replies + tuple(extra), result.effects)
+            closed = result.state.closed
+            seq = conv.turns + 1
+            await conn.execute(
+                update(Conversation).where(Conversation.id == conv_id).values(
+                    status=result.state.status, intent=result.state.intent, triage=result.state.triage,
+                    state_enc=self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
+                    turns=seq, updated_at=now, closed_at=now if closed else None,
+                )
+            )
+            body = self._result_dict(result, conv_id, request_ref)
+            await self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
+            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.write",
+                               target_type="conversation", target_id=conv_id,
+                               detail={"event": "turn", "seq": seq, "status": result.state.status})
+        return body
+
+    async def _file(self, conn: AsyncConnection, conv: Any, patient: PatientRecord, clinic: ClinicSettings,
+                    effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str]:
+        team_id = patient.care_team_id or next(iter(
+            (await conn.execute(select(CareTeam.id).where(CareTeam.clinic_id == conv.clinic_id)
+                                .order_by(CareTeam.slug))).scalars()), None)
+        if team_id is None:
+            raise GatewayError(503, "no_care_team", "The clinic has no care team to receive requests.")
+        team = (await conn.execute(select(CareTeam.name, CareTeam.notify_email).where(CareTeam.id == team_id))).one()
+        due = clinic.calendar.due(now, clinic.target)
+        request_id = str(uuid.uuid4())
+        reference = new_reference()
+        content = {
+            "patient": effect.patient,
+            "fields": dict(effect.fields),
+            "parsed": dict(effect.parsed),
+            "patient_words": list(effect.patient_words),
+        }
+        await conn.execute(
+            insert(CareRequest).values(
+                id=request_id, reference=reference, clinic_id=conv.clinic_id, care_team_id=team_id,
+                conversation_id=conv.id, account_id=conv.account_id, dependent_id=conv.dependent_id,
+                intent=effect.intent, triage=result.state.triage,
+                content_enc=self._seal(CareRequest, "content_enc", request_id, content),
+                status="open", filed_at=now, due_at=due,
+            )
+        )
+        if team.notify_email:
+            await outbox.enqueue(conn, self.keyring, kind="new_request", recipient=team.notify_email,
+                                 payload={"link": f"{self.settings.base_url}/staff/queue"}, now=now)
+        await audit.append(conn, at=now, actor=f"account:{conv.account_id}", action="request.file",
+                           target_type="care_request", target_id=request_id,
+                           detail={"intent": effect.intent, "conversation": conv.id})
+        line = (f"Your request {reference} is with the {team.name}. "
+                f"Expect a reply by {clinic.calendar.describe(due)}.")
+        return reference, line
+
+    async def _count_redirect(self, conn: AsyncConnection, clinic_id: str, level: str, clinic: ClinicSettings,
+                              now: datetime) -> None:
+        day = now.astimezone(clinic.calendar.timezone).date()
+        await db.upsert(conn, TriageCounter, {"clinic_id": clinic_id, "day": day, "level": level, "count": 1},
+                        ["clinic_id", "day", "level"], {"count": TriageCounter.count + 1})
+
+    async def _insert_turn(self, conn: AsyncConnection, conv_id: str, seq: int, client_turn_id: str | None,
+                           text: str | None, body: dict[str, Any], now: datetime) -> None:
+        turn_id = str(uuid.uuid4())
+        await conn.execute(
+            insert(Turn).values(
+                id=turn_id, conversation_id=conv_id, seq=seq, client_turn_id=client_turn_id,
+                text_enc=None if text is None else self._seal(Turn, "text_enc", turn_id, text),
+                result_enc=self._seal(Turn, "result_enc", turn_id, body), created_at=now,
+            )
+        )
+
+    @staticmethod
+    def _result_dict(result: TurnResult, conv_id: str, request_id: str | None) -> dict[str, Any]:
+        return {"conversation_id": conv_id, **result.to_dict(), "request_id": request_id}
+
+    async def _visible(self, conn: AsyncConnection, conv: Any, account_id: str) -> bool:
+        if conv.account_id == account_id:
+            return True
+        if conv.dependent_id is None:
+            return False
+        link = (await conn.execute(select(DependentLink.account_id).where(
+            DependentLink.dependent_id == conv.dependent_id, DependentLink.account_id == account_id))).first()
+        return link is not None
+
+    # --- reading ---------------------------------------------------------------
+
+    async def transcript(self, account_id: str, conv_id: str, *, now: datetime) -> dict[str, Any]:
+        async with db.read(self.engine) as conn:
+            conv = (await conn.execute(select(Conversation).where(Conversation.id == conv_id))).first()
+            if conv is None or not await self._visible(conn, conv, account_id):
+                raise GatewayError(404, *NOT_FOUND)
+            turns = (await conn.execute(select(Turn).where(Turn.conversation_id == conv_id)
+                                        .order_by(Turn.seq))).all()
+        entries: list[dict[str, Any]] = []
+        last: dict[str, Any] = {}
+        for t in turns:
+            at = t.created_at.isoformat()
+            if t.text_enc is not None:
+                entries.append({"from": "patient", "text": self._open(Turn, "text_enc", t.id, t.text_enc), "at": at})
+            last = self._open(Turn, "result_enc", t.id, t.result_enc)
+            for message in last.get("messages", []):
+                entries.append({"from": "bot", **message, "at": at})
+        async with db.write(self.engine) as conn:
+            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.read",
+                               target_type="conversation", target_id=conv_id)
+        state = {k: last.get(k) for k in ("status", "intent", "triage", "awaiting", "fields", "request_id")}
+        return {"conversation_id": conv_id, "created_at": conv.created_at.isoformat(),
+                **state, "transcript": entries}
+
+    async def inbox(self, account_id: str, *, now: datetime) -> dict[str, Any]:
+        async with db.read(self.engine) as conn:
+            mine = select(DependentLink.dependent_id).where(DependentLink.account_id == account_id)
+            requests = (
+                await conn.execute(
+                    select(CareRequest, CareTeam.name.label("team"))
+                    .join(CareTeam, CareTeam.id == CareRequest.care_team_id)
+                    .where(or_(CareRequest.account_id == account_id, CareRequest.dependent_id.in_(mine)))
+                    .order_by(CareRequest.filed_at.desc())
+                )
+            ).all()
+            ids = [r.id for r in requests]
+            replies = (
+                await conn.execute(select(RequestReply).where(RequestReply.request_id.in_(ids))
+                                   .order_by(RequestReply.created_at))
+            ).all() if ids else []
+        by_request: dict[str, list[dict[str, Any]]] = {}
+        for rep in replies:
+            by_request.setdefault(rep.request_id, []).append(
+                {"from": "care_team", "text": self._open(RequestReply, "body_enc", rep.id, rep.body_enc),
+                 "at": rep.created_at.isoformat()})
+        items = []
+        for r in requests:
+            content = self._open(CareRequest, "content_enc", r.id, r.content_enc)
+            items.append({
+                "request_id": r.reference, "conversation_id": r.conversation_id, "intent": r.intent,
+                "patient": content["patient"], "fields": content["fields"], "status": r.status,
+                "care_team": r.team, "filed_at": r.filed_at.isoformat(), "due_at": r.due_at.isoformat(),
+                "replies": by_request.get(r.id, []),
+            })
+        async with db.write(self.engine) as conn:
+            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.read",
+                               target_type="inbox", target_id=account_id, detail={"requests": len(items)})
+        return {"messages": items}
+
+    async def reply(self, staff_id: str, reference: str, text: str, *, now: datetime) -> str:
+        """A care-team reply: stored sealed; the patient gets a 'new secure message' e-mail."""
+        async with db.write(self.engine) as conn:
+            staff = (await conn.execute(select(Account.clinic_id, Account.role).where(Account.id == staff_id))).one()
+            req = (await conn.execute(select(CareRequest.id, CareRequest.clinic_id, CareRequest.account_id)
+                                      .where(CareRequest.reference == reference))).first()
+            if staff.role != "staff" or req is None or req.clinic_id != staff.clinic_id:
+                raise GatewayError(404, "not_found", "No such request in your clinic's queue.")
+            reply_id = str(uuid.uuid4())
+            await conn.execute(insert(RequestReply).values(
+                id=reply_id, request_id=req.id, author_id=staff_id, created_at=now,
+                body_enc=self._seal(RequestReply, "body_enc", reply_id, text)))
+            patient = await load_patient(conn, self.keyring, req.account_id, now.date())
+            await outbox.enqueue(conn, self.keyring, kind="new_message", recipient=patient.email,
+                                 payload={"link": f"{self.settings.base_url}/"}, now=now)
+            await audit.append(conn, at=now, actor=f"account:{staff_id}", action="phi.write",
+                               target_type="care_request", target_id=req.id, detail={"event": "reply"})
+        return reply_id
+
+
+async def redirect_counts(engine: AsyncEngine, clinic_id: str) -> dict[str, int]:
+    async with db.read(engine) as conn:
+        rows = (await conn.execute(select(TriageCounter.level, func.sum(TriageCounter.count))
+                                   .where(TriageCounter.clinic_id == clinic_id)
+                                   .group_by(TriageCounter.level))).all()
+    return {level: int(n) for level, n in rows}

@@ -1,0 +1,145 @@
+"""Text normalisation shared by the classifier, triage and extractors.
+
+Patient text goes through one pipeline: lower-case, fold apostrophes and
+hyphens, expand texting shorthand, split into clauses, correct misspelt words
+against the domain vocabulary, and stem. Lexicon phrases go through the same
+pipeline (without spelling correction) so both sides meet on the same stems.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_TOKEN_RE = re.compile(r"\{[a-z]+\}|\d+(?:\.\d+)?|[a-z\u00e0-\u00ff]+")
+# Clause boundaries: sentence punctuation, commas, and the words that turn a
+# sentence around ("no fever but now my chest hurts").
+_CLAUSE_SPLIT_RE = re.compile(
+    r"[.!?;:\n]+(?:\s|$)|,|\(|\)|\s[-\u2013\u2014]+\s|\b(?:but|however|though|although|except|and now|now|yet)\b"
+)
+_SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
+# "10mg" -> "10 mg", "100.4F" -> "100.4 f": numbers are their own tokens.
+_NUM_GLUE_RE = re.compile(r"(\d)([a-z])|([a-z])(\d)")
+
+
+def fold(text: str) -> str:
+    """Lower-case and fold typographic apostrophes; drop apostrophes inside words."""
+    text = text.translate(_APOSTROPHES).lower()
+    text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # can't -> cant, kid's -> kids
+    return _NUM_GLUE_RE.sub(lambda m: f"{m.group(1) or m.group(3)} {m.group(2) or m.group(4)}", text)
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Word and number tokens of already-folded text."""
+    return _TOKEN_RE.findall(text)
+
+
+def split_clauses(text: str) -> list[str]:
+    """Clauses of folded text; negation and history cues do not cross them."""
+    return [c for c in _CLAUSE_SPLIT_RE.split(text) if c and c.strip()]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_SPLIT_RE.split(text) if s.strip()]
+
+
+@lru_cache(maxsize=100_000)
+def stem(token: str) -> str:
+    if token[0].isdigit() or token[0] == "{":
+        return token
+    return _STEMMER.stemWord(token)
+
+
+class Vocabulary:
+    """Known words, and a fuzzy corrector from unknown words to domain words.
+
+    A token that is a common English word or a domain word is left alone
+    ("bill" must not become "pill"); anything else of four letters or more is
+    corrected to the closest domain word of similar length, if one is close.
+    """
+
+    def __init__(self, domain_words: Iterable[str], english_words: Iterable[str],
+                 shorthand: Mapping[str, str]) -> None:
+        self.domain = frozenset(w for w in domain_words if w and not w[0].isdigit())
+        self.known = self.domain | frozenset(english_words)
+        # an inflection of a domain word is spelt right too ("swabbed" is not "stabbed")
+        self.known_stems = frozenset(stem(w) for w in self.domain)
+        self.shorthand = dict(shorthand)
+        self._by_length: dict[int, list[str]] = {}
+        for word in self.domain:
+            if len(word) >= 4:
+                self._by_length.setdefault(len(word), []).append(word)
+        self.correct = lru_cache(maxsize=100_000)(self._correct)
+
+    def _correct(self, token: str) -> str:
+        if token in self.known or len(token) < 4 or token[0].isdigit() or stem(token) in self.known_stems:
+            return token
+        candidates: list[str] = []
+        for length in range(len(token) - 2, len(token) + 3):
+            candidates.extend(self._by_length.get(length, ()))
+        cutoff = 80 if len(token) >= 6 else 84
+        best = process.extractOne(token, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
+        return best[0] if best else token
+
+    def expand(self, tokens: Iterable[str]) -> list[str]:
+        """Expand texting shorthand ("plz" -> "please", "rx" -> "prescription")."""
+        out: list[str] = []
+        for tok in tokens:
+            repl = self.shorthand.get(tok)
+            if repl is None:
+                out.append(tok)
+            else:
+                out.extend(repl.split())
+        return out
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A message after the pipeline: per clause, the corrected words and their stems."""
+
+    text: str
+    folded: str
+    clauses: tuple[tuple[str, ...], ...]  # corrected words per clause
+    stems: tuple[tuple[str, ...], ...]  # stems per clause
+    sentence_of: tuple[int, ...]  # the sentence each clause belongs to
+
+    @property
+    def all_stems(self) -> tuple[str, ...]:
+        return tuple(s for clause in self.stems for s in clause)
+
+    @property
+    def all_words(self) -> tuple[str, ...]:
+        return tuple(w for clause in self.clauses for w in clause)
+
+
+def analyse(text: str, vocab: Vocabulary) -> Analysed:
+    folded = fold(text)
+    clauses: list[tuple[str, ...]] = []
+    stems: list[tuple[str, ...]] = []
+    sentence_of: list[int] = []
+    for s, sentence in enumerate(split_sentences(folded)):
+        for clause in split_clauses(sentence):
+            words = [vocab.correct(t) for t in vocab.expand(raw_tokens(clause))]
+            if not words:
+                continue
+            clauses.append(tuple(words))
+            stems.append(tuple(stem(w) for w in words))
+            sentence_of.append(s)
+    return Analysed(text=text, folded=folded, clauses=tuple(clauses), stems=tuple(stems),
+                    sentence_of=tuple(sentence_of))
+
+
+def phrase_stems(phrase: str, shorthand: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Stems of a lexicon phrase (no spelling correction: lexicon text is trusted)."""
+    toks = raw_tokens(fold(phrase))
+    if shorthand:
+        toks = [w for t in toks for w in shorthand.get(t, t).split()]
+    return tuple(stem(t) for t in toks)
