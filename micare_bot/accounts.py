@@ -131,8 +131,10 @@ async def enroll(
     title: str | None = None,
     care_team: str | None = None,
     actor: str = "cli",
+    notify: bool = True,
 ) -> Enrollment:
-    """Create an invited account and, in the same transaction, its invitation e-mail."""
+    """Create an invited account and, in the same transaction, its invitation e-mail
+    (``notify=False``: no e-mail, for the demo seed which accepts the invitation itself)."""
     if not name.strip():
         raise AccountError("invalid_name", "A name is required.", status=422)
     email = normalize_email(email)
@@ -178,7 +180,9 @@ async def enroll(
             insert(Invitation).values(id=str(uuid.uuid4()), account_id=account_id, token_hash=sha256(token),
                                       created_at=now, expires_at=expires, used_at=None)
         )
-        await outbox.enqueue(conn, keyring, kind="invitation", recipient=email, payload={"link": link}, now=now)
+        if notify:
+            await outbox.enqueue(conn, keyring, kind="invitation", recipient=email, payload={"link": link},
+                                 now=now)
         await audit.append(conn, at=now, actor=actor, action="account.enroll", target_type="account",
                            target_id=account_id, detail={"role": role, "dependents": len(dependents)})
     return Enrollment(account_id, token, link, expires)

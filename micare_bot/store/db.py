@@ -117,3 +117,12 @@ async def upsert(conn: AsyncConnection, model: Any, values: dict[str, Any], keys
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     stmt = dialect_insert(model).values(**values)
     await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+def head_revision() -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()

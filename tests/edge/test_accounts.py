@@ -173,3 +173,28 @@ class TestSessions:
             actions = (await conn.execute(select(AuditEntry.action).order_by(AuditEntry.seq))).scalars().all()
         assert actions == ["account.enroll", "account.accept_invitation", "login.ok", "login.failed"]
         assert (await audit.verify(engine)).ok
+
+
+class TestKeyRotation:
+    async def test_rotation_reseals_everything_under_the_new_key(self, engine, settings, clinic_row) -> None:  # type: ignore[no-untyped-def]
+        """After rotate(), every value opens with the new key alone, and logins still work."""
+        import secrets
+
+        from micare_bot.store import rotate
+
+        old_key, new_key, index_key = (secrets.token_bytes(32) for _ in range(3))
+        old = Keyring({"old": old_key}, "old", index_key)
+        inv = await enroll(engine, old, settings, clinic_row)
+        await accounts.accept_invitation(engine, inv.token, PASSWORD, now=T0)
+        both = Keyring({"old": old_key, "new": new_key}, "new", index_key)
+        assert await rotate.count_stale(engine, both) > 5
+        counts = await rotate.rotate(engine, both, now=T0, batch=2)
+        assert counts["accounts.name_enc"] == 1 and counts["outbox.recipient_enc"] == 1
+        assert await rotate.count_stale(engine, both) == 0
+        only_new = Keyring({"new": new_key}, "new", index_key)
+        async with db.read(engine) as conn:
+            rec = await accounts.load_patient(conn, only_new, inv.account_id, date(2026, 11, 16))
+        assert rec.context.name == "Dana Reyes" and rec.context.dependents[0].name == "Emma"
+        assert await accounts.login(engine, only_new, settings, email="dana@example.com", password=PASSWORD,
+                                    address="10.0.0.1", now=T0)
+        assert (await audit.verify(engine)).ok
