@@ -138,6 +138,7 @@ class ConversationState:
     words: list[str] = field(default_factory=list)
     turns: int = 0
     pending_text: str | None = None  # the opening kept while we clarify the intent
+    guess: str | None = None  # the classifier's best guess while we clarify
 
     @property
     def closed(self) -> bool:
@@ -155,6 +156,7 @@ class ConversationState:
             "words": list(self.words),
             "turns": self.turns,
             "pending_text": self.pending_text,
+            "guess": self.guess,
         }
 
     @classmethod
@@ -173,6 +175,7 @@ class ConversationState:
             words=list(data.get("words") or []),
             turns=int(data.get("turns", 0)),
             pending_text=data.get("pending_text"),
+            guess=data.get("guess"),
         )
 
     def copy(self) -> "ConversationState":

@@ -30,10 +30,25 @@ _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
 _NUM_GLUE_RE = re.compile(r"(\d)([a-z])|([a-z])(\d)")
 
 
+_CONTRACTIONS = (
+    (re.compile(r"\bcan't\b"), "can not"),
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+    (re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'ll\b"), r"\1 will"),
+    (re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'d\b"), r"\1 would"),
+    (re.compile(r"\b(i|you|we|they|who)'ve\b"), r"\1 have"),
+    (re.compile(r"\b(you|we|they|who)'re\b"), r"\1 are"),
+    (re.compile(r"\bi'm\b"), "i am"),
+)
+
+
 def fold(text: str) -> str:
-    """Lower-case and fold typographic apostrophes; drop apostrophes inside words."""
+    """Lower-case, expand contractions, drop the remaining apostrophes inside words."""
     text = text.translate(_APOSTROPHES).lower()
-    text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # can't -> cant, kid's -> kids
+    if "'" in text:
+        for pattern, repl in _CONTRACTIONS:
+            text = pattern.sub(repl, text)
+        text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # kid's -> kids
     return _NUM_GLUE_RE.sub(lambda m: f"{m.group(1) or m.group(3)} {m.group(2) or m.group(4)}", text)
 
 

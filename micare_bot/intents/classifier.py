@@ -11,17 +11,53 @@ SMOOTHING = 2.0
 CLARIFY_BELOW = 0.5
 
 
+# An intent's score is its strongest entry plus DECAY times the next, DECAY**2
+# times the one after, and so on: corroborating phrases still count, but a
+# pile of topic words ("cough", "fever", "week") cannot outvote one explicit
+# request ("can I get in"). See the weight tiers in intents.yaml.
+DECAY = 0.6
+
+
+# Symptoms the patient says they do NOT have ("no fever, just need a refill")
+# are common in requests of every kind; a symptom phrase right after one of
+# these words counts for nothing.
+NEGATABLE = frozenset({"symptom"})
+_NEGATORS = {"no": 2, "without": 2, "nor": 2, "never": 1, "not": 1, "denies": 2, "zero": 2}
+
+
+def _negated(lattice, start: int) -> bool:
+    for back in (1, 2):
+        if start - back < 0:
+            break
+        reach = _NEGATORS.get(lattice[start - back][0][0])
+        if reach is not None and reach >= back:
+            return True
+    return False
+
+
+def _combine(weights: list[float]) -> float:
+    """Strongest evidence counts fully, each further entry less (DECAY per rank)."""
+    total, factor = 0.0, 1.0
+    for w in sorted(weights, reverse=True):
+        total += w * factor
+        factor *= DECAY
+    return round(total, 3)
+
+
 def classify(message: Message, lexicon: Lexicon) -> Classification:
     """The most likely intent and how sure we are (0..1)."""
-    scores: dict[str, float] = {}
+    found: dict[str, list[float]] = {}
     seen: set[int] = set()
     for lattice in message.lattices:
         for match in lexicon.intent_index.find(lattice):
             phrase = match.payload
             if phrase.entry in seen:
                 continue
+            if phrase.intent in NEGATABLE and _negated(lattice, match.start):
+                continue  # "no fever": an absent symptom is no evidence of a symptom question
             seen.add(phrase.entry)
-            scores[phrase.intent] = scores.get(phrase.intent, 0.0) + phrase.weight
+            found.setdefault(phrase.intent, []).append(phrase.weight)
+    scores = {intent: _combine(weights) for intent, weights in found.items()}
     if not scores:
         return Classification("other", 0.0, {})
     order = lexicon.tie_order

@@ -1,0 +1,608 @@
+"""The flow engine: one patient turn in, the next state, replies and effects out.
+
+Pure and synchronous. Order of business on every turn: triage (pre-empts
+everything), then conversation control (cancel, start over), then the step
+the conversation is at: the opening, a clarifying question, a field, the
+read-back. Bad answers are a normal outcome: the field is asked again with a
+reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..intents import CLARIFY_BELOW, Reading, Understanding
+from ..intents import extract
+from ..intents.lexicon import Message
+from ..models import (
+    INTENTS,
+    Cancelled,
+    ClinicContext,
+    ConversationState,
+    Effect,
+    FileRequest,
+    PatientContext,
+    Redirect,
+    Reply,
+    TurnResult,
+)
+from .prompts import Prompts
+from .spec import FieldSpec, Flows, FlowSpec
+
+MAX_TEXT = 2000  # characters of one patient message the core looks at
+MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
+SWITCH_CONFIDENCE = 0.6
+SWITCH_SCORE = 4.0
+CONFIRM_REPLIES = ("Confirm", "Change", "Cancel")
+_CANCEL_FILLER = frozenset(
+    "this that it the request please convers chat everyth all my messag just ok okay actual i want to no "
+    "thank thanks you can we let us do everyth whole and".split()
+)
+_TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
+
+
+@dataclass
+class _Turn:
+    """The working set of one turn."""
+
+    state: ConversationState
+    patient: PatientContext
+    clinic: ClinicContext
+    now: datetime
+    reading: Reading
+    text: str
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def message(self) -> Message:
+        return self.reading.message
+
+    def result(self) -> TurnResult:
+        return TurnResult(self.state, tuple(self.replies), tuple(self.effects))
+
+
+class Engine:
+    """Runs the declarative flows against patient turns."""
+
+    def __init__(self, understanding: Understanding, flows: Flows, prompts: Prompts) -> None:
+        self.u = understanding
+        self.lexicon = understanding.lexicon
+        self.flows = flows
+        self.prompts = prompts
+
+    # -- entry points ---------------------------------------------------------
+
+    def greeting(self, patient: PatientContext, clinic: ClinicContext, *, dependent: str | None = None) -> TurnResult:
+        state = ConversationState()
+        if dependent:
+            state.fields["patient"] = dependent
+        text = self.prompts.render("greeting", patient=patient, clinic=clinic)
+        return TurnResult(state, (Reply(text, self._menu_replies()),))
+
+    def handle(self, state: ConversationState | None, patient: PatientContext, text: str, *,
+               clinic: ClinicContext, now: datetime) -> TurnResult:
+        state = state.copy() if state is not None else ConversationState()
+        if state.closed:
+            return TurnResult(state, (Reply(self.prompts.render("closed")),))
+        text = " ".join((text or "").split())[:MAX_TEXT]
+        if not text:
+            return TurnResult(state, (self._question(state, patient, clinic),))
+        state.turns += 1
+        state.words.append(text)
+        turn = _Turn(state, patient, clinic, now, self.u.read(text), text)
+        if turn.reading.triage.urgent:
+            self._redirect(turn)
+        else:
+            self._dispatch(turn)
+        return turn.result()
+
+    # -- dispatch -----------------------------------------------------------------
+
+    def _dispatch(self, t: _Turn) -> None:
+        st = t.state
+        if self._said(t, "restart"):
+            self._restart(t)
+            return
+        if self._wants_cancel(t):
+            self._cancel(t)
+            return
+        if st.intent is None or st.awaiting == "intent":
+            self._opening(t)
+            return
+        if st.status == "confirming":
+            self._confirm(t)
+            return
+        if self._maybe_switch(t):
+            return
+        if st.awaiting == "patient":
+            self._answer_patient(t)
+        elif st.awaiting == "change":
+            self._answer_change(t)
+        elif st.awaiting:
+            self._answer_field(t, self._flow(st).field(st.awaiting))
+        self._advance(t)
+
+    # -- control words ------------------------------------------------------------
+
+    def _said(self, t: _Turn, word: str, message: Message | None = None) -> bool:
+        msg = message or t.message
+        index = self.flows.control[word]
+        return any(True for lattice in msg.lattices for _ in index.find(lattice))
+
+    def _wants_cancel(self, t: _Turn) -> bool:
+        if self._said(t, "strong_cancel"):
+            c = t.reading.intent
+            switching = (c.intent in MAIN_INTENTS and c.intent != t.state.intent
+                         and c.scores.get(c.intent, 0) >= SWITCH_SCORE and self._said(t, "switch"))
+            return not switching
+        if not self._said(t, "cancel"):
+            return False
+        # "cancel" alone cancels the conversation; "cancel my appointment" is a request.
+        stems = set(t.message.analysed.all_stems)
+        cancel_stems = {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav"}
+        return bool(stems) and stems <= (_CANCEL_FILLER | cancel_stems | {"no", "not", "anymor", "need", "nevermind"})
+
+    def _restart(self, t: _Turn) -> None:
+        st = t.state
+        keep_patient = {}
+        t.state = ConversationState(turns=st.turns, words=st.words, fields=keep_patient)
+        t.replies.append(Reply(self.prompts.render("restart") + " " + self.prompts.render("menu", kind=""),
+                               self._menu_replies()))
+
+    def _cancel(self, t: _Turn) -> None:
+        st = t.state
+        st.status = "cancelled"
+        st.awaiting = None
+        t.effects.append(Cancelled())
+        t.replies.append(Reply(self.prompts.render("cancelled")))
+
+    def _redirect(self, t: _Turn) -> None:
+        st = t.state
+        level = t.reading.triage.level
+        st.status = "redirected"
+        st.triage = level
+        st.awaiting = None
+        if st.intent is None:
+            st.intent = st.guess or t.reading.intent.intent
+        t.effects.append(Redirect(level, t.reading.triage.rule))
+        t.replies.append(Reply(self.prompts.render(f"redirect_{level}", clinic=t.clinic)))
+
+    # -- the opening and clarifying the intent -----------------------------------------
+
+    def _opening(self, t: _Turn) -> None:
+        st = t.state
+        if st.awaiting == "intent":
+            self._answer_intent(t)
+            return
+        c = t.reading.intent
+        if c.intent == "other":
+            self._start_other(t)
+            return
+        if c.confidence < CLARIFY_BELOW:
+            st.awaiting = "intent"
+            st.guess = c.intent
+            st.pending_text = t.text
+            ranked = [i for i in c.scores if i in MAIN_INTENTS]
+            t.replies.append(Reply(
+                self.prompts.render("clarify", guess_label=self.flows.labels[c.intent]),
+                self._menu_replies(first=ranked),
+            ))
+            return
+        self._start(t, c.intent, t.message)
+
+    def _answer_intent(self, t: _Turn) -> None:
+        st = t.state
+        chosen = self._menu_choice(t)
+        c = t.reading.intent
+        if chosen is None and c.intent in MAIN_INTENTS and c.confidence >= CLARIFY_BELOW:
+            chosen = c.intent
+        if chosen is None and st.guess and (self._said(t, "yes") and not self._said(t, "no")):
+            chosen = st.guess
+        if chosen is None and st.guess and (self._knows_not(t.message)
+                                            or st.attempts.get("intent", 0) + 1 >= 2):
+            chosen = st.guess
+            t.replies.append(Reply(self.prompts.render("guessed", intent_label=self.flows.labels[chosen])))
+        if chosen is None:
+            st.attempts["intent"] = st.attempts.get("intent", 0) + 1
+            t.replies.append(Reply(self.prompts.render("clarify_retry"), self._menu_replies()))
+            return
+        combined = self.u.message(f"{st.pending_text or ''}. {t.text}")
+        st.pending_text = None
+        st.guess = None
+        st.attempts.pop("intent", None)
+        if chosen == "other":
+            st.intent = "other"
+            st.awaiting = None
+            self._advance(t)
+            return
+        self._start(t, chosen, combined)
+
+    def _start_other(self, t: _Turn) -> None:
+        st = t.state
+        st.intent = "other"
+        st.pending_text = t.text
+        stems = set(t.message.analysed.all_stems)
+        kind = "thanks" if stems & {"thank", "thanks", "appreci"} else (
+            "greeting" if stems & {"hello", "hi", "hey", "howdi", "morn", "afternoon", "even"} else "")
+        st.awaiting = "message"
+        t.replies.append(Reply(
+            self.prompts.render("menu", kind=kind) + " " + self.prompts.render("ask_message"),
+            self._menu_replies(),
+        ))
+
+    def _menu_choice(self, t: _Turn) -> str | None:
+        found = [m.payload for lattice in t.message.lattices for m in self.flows.menu.find(lattice)]
+        short = len(t.message.analysed.all_stems) <= 5
+        return found[0] if found and short else None
+
+    def _menu_replies(self, first: list[str] | None = None) -> tuple[str, ...]:
+        order = list(dict.fromkeys([*(first or []), *MAIN_INTENTS, "other"]))
+        return tuple(self.flows.labels[i] for i in order)
+
+    # -- starting and switching flows --------------------------------------------------
+
+    def _flow(self, st: ConversationState) -> FlowSpec:
+        return self.flows.flows[st.intent or "other"]
+
+    def _start(self, t: _Turn, intent: str, message: Message) -> None:
+        st = t.state
+        st.intent = intent
+        st.status = "collecting"
+        st.awaiting = None
+        self._prefill(t, message)
+        self._advance(t)
+
+    def _maybe_switch(self, t: _Turn) -> bool:
+        st = t.state
+        c = t.reading.intent
+        menu = self._menu_choice(t)
+        target: str | None = None
+        if menu in MAIN_INTENTS and menu != st.intent and st.awaiting not in ("patient",):
+            target = menu
+        elif c.intent in MAIN_INTENTS and c.intent != st.intent:
+            strong = c.confidence >= SWITCH_CONFIDENCE and c.scores.get(c.intent, 0) >= SWITCH_SCORE
+            if strong and (st.intent == "other" or self._said(t, "switch")):
+                target = c.intent
+        if target is None:
+            return False
+        patient = st.fields.get("patient")
+        st.fields = {"patient": patient} if patient else {}
+        st.parsed = {}
+        st.attempts = {}
+        st.intent = target
+        st.status = "collecting"
+        st.awaiting = None
+        t.replies.append(Reply(self.prompts.render("switched", intent_label=self.flows.labels[target])))
+        self._prefill(t, t.message)
+        self._advance(t)
+        return True
+
+    # -- filling fields -----------------------------------------------------------
+
+    def _prefill(self, t: _Turn, message: Message) -> None:
+        st = t.state
+        deps = t.patient.dependents
+        if deps and "patient" not in st.fields:
+            who = extract.patient_value(self.lexicon, message, deps, answering=False)
+            if who:
+                st.fields["patient"] = who
+        for spec in self._flow(st).fields:
+            if spec.name in st.fields or spec.from_opening == "never":
+                continue
+            value = self._from_opening(spec, t, message)
+            if value is not None:
+                self._set(st, spec.name, *value)
+
+    def _from_opening(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
+        mode = spec.from_opening
+        if mode == "reason":
+            if self._has(self.flows.reason_words, message) or self._intent_score(message, "symptom") > 0:
+                return extract.clean_answer(message.text)[:300], None
+            return None
+        if mode == "symptom":
+            if self._intent_score(message, "symptom") >= 4:
+                return extract.clean_answer(message.text)[:300], None
+            return None
+        if mode == "self_care":
+            for c, lattice in enumerate(message.lattices):
+                if any(True for _ in self.flows.self_care_words.find(lattice)):
+                    return " ".join(message.words[c]), None
+            return None
+        if mode == "severity":
+            value = extract.enum_value(self.lexicon, spec.name, message)
+            stems = set(message.analysed.all_stems)
+            strong = {"mild", "moder", "sever", "slight", "excruci", "unbear", "terribl"}
+            if value and (stems & strong or any(s.isdigit() for s in stems) and "10" in stems):
+                return value, None
+            return None
+        return self._extract(spec, t, message, answering=False)
+
+    def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
+        """(value, parsed) the words give for a field, or None."""
+        kind = spec.kind
+        if kind == "enum":
+            value = extract.enum_value(self.lexicon, spec.name, message)
+            return (value, None) if value else None
+        if kind == "time":
+            found = extract.time_words(message, t.now.date(), "past" if spec.direction == "past" else "future")
+            parsed = found.when.isoformat() if found and found.when else None
+            if found and not answering:
+                return _TH_RE.sub(r"\1\2", found.words), parsed
+            if answering and not self._knows_not(message):
+                return extract.clean_answer(message.text), parsed
+            return None
+        if kind == "medication":
+            match = extract.medication(self.lexicon, message, t.patient.medications)
+            if match and match.value:
+                return match.value, None
+            if answering and not (match and match.candidates) and not self._knows_not(message):
+                typed = extract.clean_answer(message.text)
+                if 0 < len(typed.split()) <= 6 and not self._said(t, "no", message):
+                    return typed, None
+            return None
+        if kind == "pharmacy":
+            value = extract.pharmacy(self.lexicon, message)
+            if answering:
+                if value and value.startswith("Mail order"):
+                    return value, None
+                cleaned = extract.clean_answer(message.text)
+                if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
+                    return None
+                return cleaned, None
+            return (value, None) if value else None
+        if kind == "test":
+            value = extract.test_name(self.lexicon, message)
+            if value:
+                return value, None
+            if answering and not self._knows_not(message):
+                return extract.clean_answer(message.text), None
+            return None
+        # free text
+        if answering and not self._knows_not(message):
+            if spec.none and self._only(message, "none"):
+                return spec.none, None
+            return extract.clean_answer(message.text), None
+        return None
+
+    def _answer_field(self, t: _Turn, spec: FieldSpec) -> None:
+        st = t.state
+        value = self._extract(spec, t, t.message, answering=True)
+        if value is None and spec.none and self._only(t.message, "none"):
+            value = (spec.none, None)
+        if value is None and spec.unknown is not None and self._knows_not(t.message):
+            value = (spec.unknown, None)
+        if value is None:
+            attempts = st.attempts.get(spec.name, 0) + 1
+            st.attempts[spec.name] = attempts
+            if attempts >= self.flows.max_attempts and spec.fallback is not None:
+                value = (spec.fallback, None)
+                t.replies.append(Reply(self.prompts.render("gave_up")))
+            else:
+                name = f"invalid_{spec.name}"
+                question = self.prompts.render(f"ask_{spec.name}", candidates=self._candidates(t, spec))
+                text = (self.prompts.render(name, patient=t.patient) if self.prompts.exists(name)
+                        else self.prompts.render("invalid", question=question))
+                t.replies.append(Reply(text, self._quick_replies(t, spec)))
+                return
+        self._set(st, spec.name, *value)
+
+    def _answer_patient(self, t: _Turn) -> None:
+        st = t.state
+        who = extract.patient_value(self.lexicon, t.message, t.patient.dependents, answering=True)
+        if who is None:
+            st.attempts["patient"] = st.attempts.get("patient", 0) + 1
+            t.replies.append(Reply(self.prompts.render("invalid_patient", patient=t.patient), self._patient_replies(t)))
+            return
+        st.fields["patient"] = who
+        # The answer may carry more: "for Sophie, her 12 month checkup".
+        self._prefill(t, t.message)
+
+    def _set(self, st: ConversationState, name: str, value: str, parsed: str | None) -> None:
+        st.fields[name] = value
+        if parsed:
+            st.parsed[name] = parsed
+        else:
+            st.parsed.pop(name, None)
+        st.attempts.pop(name, None)
+
+    # -- asking the next question -------------------------------------------------------
+
+    def _missing(self, st: ConversationState, patient: PatientContext) -> str | None:
+        if patient.dependents and "patient" not in st.fields:
+            return "patient"
+        for spec in self._flow(st).fields:
+            if spec.name not in st.fields:
+                return spec.name
+        return None
+
+    def _advance(self, t: _Turn) -> None:
+        st = t.state
+        if t.replies and st.awaiting and st.awaiting in st.attempts:
+            return  # we just re-asked this field
+        if st.awaiting == "change" and t.replies:
+            return
+        if st.awaiting == "patient" and "patient" not in st.fields and t.replies:
+            return
+        missing = self._missing(st, t.patient)
+        if missing is None:
+            st.status = "confirming"
+            st.awaiting = "confirm"
+            t.replies.append(self._summary(t))
+            return
+        st.status = "collecting"
+        st.awaiting = missing
+        t.replies.append(self._question(st, t.patient, t.clinic))
+
+    def _question(self, st: ConversationState, patient: PatientContext, clinic: ClinicContext) -> Reply:
+        name = st.awaiting
+        if name is None or name == "intent":
+            return Reply(self.prompts.render("menu", kind=""), self._menu_replies())
+        if name == "confirm":
+            return self._summary_for(st)
+        if name == "patient":
+            return Reply(self.prompts.render("ask_patient"), ("Me", *(d.name.split()[0] for d in patient.dependents)))
+        if name == "change":
+            return Reply(self.prompts.render("which_field"), self._change_replies(st))
+        spec = self._flow(st).field(name)
+        candidates = tuple(patient.medications) if spec.kind == "medication" else ()
+        return Reply(self.prompts.render(f"ask_{name}", candidates=candidates),
+                     self._quick_replies_for(spec, patient))
+
+    def _candidates(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
+        return tuple(t.patient.medications) if spec.kind == "medication" else ()
+
+    def _quick_replies(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
+        return self._quick_replies_for(spec, t.patient)
+
+    def _quick_replies_for(self, spec: FieldSpec, patient: PatientContext) -> tuple[str, ...]:
+        if spec.quick_replies:
+            return spec.quick_replies
+        if spec.kind == "enum":
+            return tuple(self.flows.value_labels.get(spec.name, {}).values())
+        if spec.kind == "medication":
+            return tuple(patient.medications)
+        return ()
+
+    def _patient_replies(self, t: _Turn) -> tuple[str, ...]:
+        return ("Me", *(d.name.split()[0] for d in t.patient.dependents))
+
+    # -- read-back, corrections and filing ------------------------------------------------
+
+    def _summary_rows(self, st: ConversationState) -> list[tuple[str, str]]:
+        rows = []
+        labels = self.flows.field_labels
+        if "patient" in st.fields:
+            who = st.fields["patient"]
+            rows.append((labels["patient"], "You" if who == "self" else who))
+        for spec in self._flow(st).fields:
+            if spec.name in st.fields:
+                rows.append((labels.get(spec.name, spec.name), self.flows.label_value(spec.name, st.fields[spec.name])))
+        return rows
+
+    def _summary_for(self, st: ConversationState) -> Reply:
+        text = self.prompts.render("confirm", intent_label=self.flows.labels[st.intent or "other"],
+                                   summary=self._summary_rows(st))
+        return Reply(text, CONFIRM_REPLIES)
+
+    def _summary(self, t: _Turn) -> Reply:
+        return self._summary_for(t.state)
+
+    def _confirm(self, t: _Turn) -> None:
+        st = t.state
+        changed = self._corrections(t)
+        if changed:
+            labels = [self.flows.field_labels.get(n, n).lower() for n in changed]
+            t.replies.append(Reply(self.prompts.render("changed", labels=labels)))
+            t.replies.append(self._summary(t))
+            return
+        if self._said(t, "no"):
+            st.awaiting = "change"
+            st.status = "collecting"
+            t.replies.append(Reply(self.prompts.render("which_field"), self._change_replies(st)))
+            return
+        if self._said(t, "yes"):
+            self._file(t)
+            return
+        t.replies.append(self._summary(t))
+
+    def _corrections(self, t: _Turn) -> list[str]:
+        """Fields the words correct, applied to the state; [] when none."""
+        st = t.state
+        msg = t.message
+        changed: list[str] = []
+        deps = t.patient.dependents
+        if deps:
+            who = extract.dependent_named(msg.text, deps)
+            if who and who != st.fields.get("patient"):
+                st.fields["patient"] = who
+                changed.append("patient")
+        for spec in self._flow(st).fields:
+            value = self._correction_value(spec, t)
+            if value is not None and value[0] != st.fields.get(spec.name):
+                self._set(st, spec.name, *value)
+                changed.append(spec.name)
+        return changed
+
+    def _correction_value(self, spec: FieldSpec, t: _Turn) -> tuple[str, str | None] | None:
+        msg = t.message
+        if spec.kind in ("enum", "time", "test"):
+            return self._extract(spec, t, msg, answering=False)
+        if spec.kind == "medication":
+            match = extract.medication(self.lexicon, msg, t.patient.medications)
+            return (match.value, None) if match and match.value and match.value in t.patient.medications else None
+        if spec.kind == "pharmacy":
+            value = extract.pharmacy(self.lexicon, msg)
+            if value is None:
+                return None
+            return (value, None) if value.startswith("Mail order") else (extract.clean_answer(msg.text), None)
+        label = self.flows.field_labels.get(spec.name, spec.name).lower()
+        folded = msg.analysed.folded
+        if label in folded or spec.name.replace("_", " ") in folded:
+            rest = re.split(rf"(?:{re.escape(label)}|{re.escape(spec.name.replace('_', ' '))})\s*(?:is|to|should be|:)?\s*", folded, maxsplit=1)
+            value = extract.clean_answer(rest[-1]) if len(rest) > 1 else ""
+            return (value, None) if value else None
+        return None
+
+    def _answer_change(self, t: _Turn) -> None:
+        st = t.state
+        st.status = "collecting"
+        folded = " ".join(t.message.analysed.folded.replace("_", " ").split()).strip(" .!?")
+        names = ["patient", *self._flow(st).field_names]
+        labels = {self.flows.field_labels.get(n, n).lower(): n for n in names}
+        labels.update({n.replace("_", " "): n for n in names})
+        if folded in labels:  # a tapped button: ask that field again
+            name = labels[folded]
+            st.fields.pop(name, None)
+            st.parsed.pop(name, None)
+            st.awaiting = None
+            return
+        if self._corrections(t):
+            st.awaiting = None
+            return
+        for label, name in labels.items():
+            if label in folded:
+                st.fields.pop(name, None)
+                st.parsed.pop(name, None)
+                st.awaiting = None
+                return
+        if self._said(t, "yes"):
+            st.awaiting = None
+            return
+        t.replies.append(Reply(self.prompts.render("which_field"), self._change_replies(st)))
+
+    def _change_replies(self, st: ConversationState) -> tuple[str, ...]:
+        names = (["patient"] if "patient" in st.fields else []) + list(self._flow(st).field_names)
+        return tuple(self.flows.field_labels.get(n, n) for n in names)
+
+    def _file(self, t: _Turn) -> None:
+        st = t.state
+        st.status = "filed"
+        st.awaiting = None
+        fields = dict(st.fields)
+        fields.setdefault("patient", "self")
+        st.fields = fields
+        t.effects.append(FileRequest(
+            intent=st.intent or "other",
+            patient=fields["patient"],
+            fields=dict(fields),
+            parsed=dict(st.parsed),
+            patient_words=tuple(st.words),
+        ))
+        t.replies.append(Reply(self.prompts.render("filed", intent_label=self.flows.labels[st.intent or "other"])))
+
+    # -- small helpers ----------------------------------------------------------------
+
+    def _has(self, index, message: Message) -> bool:  # type: ignore[no-untyped-def]
+        return any(True for lattice in message.lattices for _ in index.find(lattice))
+
+    def _intent_score(self, message: Message, intent: str) -> float:
+        return self.u.classify(message).scores.get(intent, 0.0)
+
+    def _knows_not(self, message: Message) -> bool:
+        return extract.has_cue(self.lexicon, "unknown", message) and len(message.analysed.all_stems) <= 8
+
+    def _only(self, message: Message, cue: str) -> bool:
+        return extract.has_cue(self.lexicon, cue, message) and len(message.analysed.all_stems) <= 6

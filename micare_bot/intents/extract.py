@@ -1,0 +1,247 @@
+"""Field extractors: from patient words to the values of SPEC §2.
+
+Each extractor is a pure function of an analysed message (and the patient's
+context where it matters). ``None`` means "this text does not give the field";
+it never raises on odd input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from datetime import date
+from typing import Iterable, Sequence
+
+from rapidfuzz import fuzz
+
+from ..models import Dependent
+from ..text import fold, raw_tokens
+from .lexicon import Lexicon, Message
+from .phrases import Match
+from .timeparse import Direction, TimeFound, find_time
+
+# Words that only introduce an answer: "no, send it to the Walgreens" -> "Walgreens ...".
+_LEAD_RE = re.compile(
+    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|please|pls|plz)\b[\s,.!-]*)+",
+    re.I,
+)
+_FILLER_RE = re.compile(
+    r"^\s*(?:(?:can|could|would|will)\s+you\s+|please\s+|i\s+(?:would|'d)\s+like\s+(?:it\s+)?|i\s+want\s+(?:it\s+)?|"
+    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|send\s+it\s+to\s+|send\s+to\s+|to\s+|"
+    r"it\s+(?:is|was|'s)\s+|its\s+|the\s+one\s+(?:at|on|by)\s+)+",
+    re.I,
+)
+_TRAIL_RE = re.compile(r"[\s,.!]*(?:instead|please|thanks|thank you|thx|pls|plz)?[\s.!]*$", re.I)
+
+
+def clean_answer(text: str) -> str:
+    """The patient's answer without lead-ins and trailing pleasantries, casing kept."""
+    text = " ".join(text.split())
+    stripped = _LEAD_RE.sub("", text)
+    stripped = _FILLER_RE.sub("", stripped)
+    stripped = _TRAIL_RE.sub("", stripped).strip(" ,.;:!?")
+    return stripped or text.strip(" ,.;:!?")
+
+
+def _words(message: Message, clause: int, start: int, end: int) -> str:
+    return " ".join(message.words[clause][start:end])
+
+
+def _matches(index, message: Message) -> list[tuple[int, Match]]:  # type: ignore[no-untyped-def]
+    return [(c, m) for c, lattice in enumerate(message.lattices) for m in index.find(lattice)]
+
+
+def has_cue(lexicon: Lexicon, name: str, message: Message) -> bool:
+    return any(True for _ in _matches(lexicon.cue_index[name], message))
+
+
+# -- enumerations ---------------------------------------------------------------
+
+_NEGATORS = frozenset({"not", "no", "dont", "don't", "without", "never"})
+_CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch"})
+
+
+def enum_value(lexicon: Lexicon, field: str, message: Message) -> str | None:
+    """The enumeration value the words name, if any ("a video visit is fine" -> virtual)."""
+    index = lexicon.enum_index.get(field)
+    if index is None:
+        return None
+    found: list[tuple[int, int, str]] = []
+    for c, m in _matches(index, message):
+        before = message.clauses[c][max(0, m.start - 2):m.start]
+        if any(w in _NEGATORS for w in before):
+            continue
+        found.append((c, m.end, m.payload))
+    if not found:
+        return None
+    values = {v for _, _, v in found}
+    if len(values) == 1:
+        return found[0][2]
+    stems = {s for clause in message.clauses for s in clause}
+    if stems & _CORRECTION_STEMS:
+        return max(found)[2]  # "in person, no wait, video" -> the last one named
+    order = lexicon.enum_priority.get(field, ())
+    return min(values, key=lambda v: order.index(v) if v in order else len(order))
+
+
+# -- medication -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MedicationMatch:
+    value: str | None  # the list entry, or the drug as typed; None when ambiguous
+    candidates: tuple[str, ...] = ()  # list entries the words could mean
+
+
+@lru_cache(maxsize=4096)
+def _generic_of(lexicon: Lexicon, entry: str) -> str | None:
+    message = lexicon.message(entry)
+    for _, m in _matches(lexicon.drug_index, message):
+        return m.payload
+    return None
+
+
+def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -> MedicationMatch | None:
+    """Which of the patient's medications the words mean, or the drug as typed."""
+    named: list[tuple[int, Match]] = _matches(lexicon.drug_index, message)
+    generics = {m.payload for _, m in named}
+    entries = {entry: _generic_of(lexicon, entry) for entry in medications}
+    hits = [e for e, g in entries.items() if g is not None and g in generics]
+    if len(hits) == 1:
+        return MedicationMatch(hits[0])
+    if len(hits) > 1:
+        return MedicationMatch(None, tuple(hits))
+    fuzzy = _fuzzy_entries(message, medications)
+    if len(fuzzy) == 1:
+        return MedicationMatch(fuzzy[0])
+    class_generics = {g for _, m in _matches(lexicon.drug_classes, message) for g in m.payload}
+    by_class = [e for e, g in entries.items() if g is not None and g in class_generics]
+    if len(by_class) == 1:
+        return MedicationMatch(by_class[0])
+    if len(by_class) > 1:
+        return MedicationMatch(None, tuple(by_class))
+    if named:
+        c, m = named[0]
+        typed = _words(message, c, m.start, m.end)
+        return MedicationMatch(_with_strength(message, c, m.end, typed))
+    if class_generics and medications:
+        return MedicationMatch(None, tuple(medications))
+    return None
+
+
+def _fuzzy_entries(message: Message, medications: Sequence[str]) -> list[str]:
+    """List entries whose first word is (nearly) typed: drugs our table does not know."""
+    words = {w for clause in message.words for w in clause if len(w) >= 5}
+    found = []
+    for entry in medications:
+        toks = raw_tokens(fold(entry))
+        if not toks or len(toks[0]) < 5:
+            continue
+        if any(fuzz.ratio(toks[0], w) >= 85 for w in words):
+            found.append(entry)
+    return found
+
+
+def _with_strength(message: Message, clause: int, end: int, typed: str) -> str:
+    """Keep a strength typed after the drug name ("tretinoin 0.05 cream")."""
+    tail = message.words[clause][end:end + 3]
+    keep = []
+    for w in tail:
+        if w[0].isdigit() or w in ("mg", "mcg", "ml", "cream", "gel", "ointment", "inhaler", "patch", "er", "xr"):
+            keep.append(w)
+        else:
+            break
+    return " ".join([typed, *keep])
+
+
+# -- pharmacy, test, patient --------------------------------------------------------
+
+
+def pharmacy(lexicon: Lexicon, message: Message) -> str | None:
+    """A pharmacy named in the words: "Mail order", or the words around the name."""
+    found = _matches(lexicon.pharmacy_index, message)
+    if not found:
+        return None
+    kinds = {m.payload for _, m in found}
+    if "mail" in kinds and not kinds & {"retail", "on_base"}:
+        return "Mail order (TRICARE Home Delivery)"
+    best_c, best = max(found, key=lambda cm: (cm[1].payload != "generic", cm[1].end - cm[1].start))
+    words = message.words[best_c]
+    start = best.start
+    while start > 0 and words[start - 1] not in _STOP and best.start - start < 2:
+        start -= 1
+    end = best.end
+    if end < len(words) and words[end] in ("pharmacy", "pharmacies"):
+        end += 1
+    while end < len(words) and end - best.end < 4 and words[end] in ("on", "in", "at", "by", "near") and end + 1 < len(words):
+        end += 2  # "Walgreens on Lake", "the CVS in Bellevue"
+    return " ".join(words[start:end])
+
+
+_STOP = frozenset({
+    "my", "the", "a", "an", "to", "at", "from", "on", "of", "for", "in", "his", "her", "their", "our",
+    "your", "it", "send", "use", "is", "was", "and", "or", "me", "i", "please", "with", "fill", "refill",
+    "recent", "last", "latest", "new", "that", "this", "any", "about", "did", "what", "when", "whats",
+})
+
+
+def test_name(lexicon: Lexicon, message: Message) -> str | None:
+    """The test or study the words name ("my echocardiogram", "the foot film")."""
+    found = _matches(lexicon.test_index, message)
+    if not found:
+        return None
+    c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
+    words = message.words[c]
+    start = m.start
+    while start > 0 and words[start - 1] not in _STOP and m.start - start < 2:
+        start -= 1
+    return " ".join(words[start:m.end])
+
+
+def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
+    """A dependent's first name in the words (typos and possessives allowed)."""
+    tokens = [t for t in raw_tokens(fold(text)) if not t[0].isdigit()]
+    best: tuple[float, str] | None = None
+    for dep in dependents:
+        name = fold(dep.name.split()[0])
+        for tok in tokens:
+            for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
+                score = 100.0 if cand == name else (fuzz.ratio(cand, name) if len(name) >= 5 else 0.0)
+                if score >= 85 and (best is None or score > best[0]):
+                    best = (score, dep.name.split()[0])
+    return best[1] if best else None
+
+
+def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Dependent],
+                  *, answering: bool) -> str | None:
+    """"self", a dependent's first name, or None when the words do not say whom.
+
+    In an opening only a name settles it; in an answer to "Who is this for?"
+    "me" or, with one child on the account, "my son" does too.
+    """
+    named = dependent_named(message.text, dependents)
+    if named:
+        return named
+    if not answering:
+        return None
+    if has_cue(lexicon, "self", message):
+        return "self"
+    if has_cue(lexicon, "child_words", message) and len(dependents) == 1:
+        return dependents[0].name.split()[0]
+    return None
+
+
+# -- times ------------------------------------------------------------------------
+
+
+def time_words(message: Message, today: date, direction: Direction) -> TimeFound | None:
+    return find_time(message.analysed.folded, today, direction)
+
+
+def first_sentence_with(message: Message, clauses: Iterable[int]) -> str:
+    wanted = set(clauses)
+    for c, words in enumerate(message.words):
+        if c in wanted:
+            return " ".join(words)
+    return ""

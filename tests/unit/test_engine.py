@@ -1,0 +1,273 @@
+"""The flow engine, path by path: what a patient sees and what gets filed."""
+
+from __future__ import annotations
+
+import json
+
+from micare_bot.models import Cancelled, ConversationState, FileRequest, Redirect
+
+
+class TestFilledFromOpening:
+    def test_refill_opening_fills_both_fields(self, chat, jordan):
+        """'refill my X to the base pharmacy' goes straight to the read-back."""
+        c = chat(jordan)
+        r = c.say("refill my glipizide to the base pharmacy please")
+        assert r.state.awaiting == "confirm"
+        assert r.state.fields["medication"] == "Glipizide 5 mg tablet"
+        assert "base" in r.state.fields["pharmacy"]
+        assert "Shall I send it?" in c.text
+
+    def test_lay_drug_words_match_the_list(self, chat, jordan):
+        """'blood pressure medicine' files the patient's losartan entry."""
+        c = chat(jordan)
+        c.say("Could you renew my blood pressure medicine?")
+        assert c.state.fields["medication"] == "Losartan 50 mg tablet"
+        assert c.state.awaiting == "pharmacy"
+
+    def test_brand_name_matches_generic_entry(self, chat, jordan):
+        """'Crestor' is the rosuvastatin on the list."""
+        c = chat(jordan)
+        c.say("Out of Crestor. Ship it mail order?")
+        assert c.state.fields["medication"] == "Rosuvastatin 10 mg tablet"
+        assert c.state.fields["pharmacy"].startswith("Mail order")
+
+    def test_appointment_fields_from_opening(self, chat, jordan):
+        """Reason, time and visit type in the opening are not asked again."""
+        c = chat(jordan)
+        c.say("Can I book a video visit Tuesday afternoon about my back pain?")
+        assert c.state.fields["visit_type"] == "virtual"
+        assert "tuesday" in c.state.fields["preferred_time"].lower()
+        assert "back" in c.state.fields["reason"].lower()
+        assert c.state.parsed["preferred_time"] == "2026-11-24"
+        assert c.state.awaiting == "confirm"
+
+    def test_dependent_named_in_opening(self, chat, maria):
+        """A child's name in the opening settles who it is for."""
+        c = chat(maria)
+        c.say("Lucas needs his shot record for kindergarten, I can pick it up")
+        assert c.state.fields["patient"] == "Lucas"
+        assert c.state.fields["purpose"] == "school"
+        assert c.state.fields["delivery"] == "pickup"
+
+
+class TestAsking:
+    def test_patient_asked_only_with_dependents(self, chat, jordan, maria):
+        """No 'who is this for' without dependents; asked first with them."""
+        assert chat(jordan).say("my knee hurts").state.awaiting != "patient"
+        r = chat(maria).say("my knee hurts")
+        assert r.state.awaiting == "patient"
+        assert r.replies[-1].quick_replies == ("Me", "Lucas", "Sophie")
+
+    def test_enum_question_offers_its_values(self, chat, jordan):
+        """The visit-type question has the enumeration as buttons."""
+        c = chat(jordan)
+        c.say("I need an appointment for a physical")
+        c.say("next Monday morning")
+        assert c.state.awaiting == "visit_type"
+        assert "Video visit" in c.last.replies[-1].quick_replies
+
+    def test_bad_answer_is_asked_again_with_reason(self, chat, jordan):
+        """An answer that fits nothing re-asks the same field."""
+        c = chat(jordan)
+        c.say("I need an appointment for a physical")
+        c.say("next Monday morning")
+        r = c.say("banana")
+        assert r.state.awaiting == "visit_type"
+        assert "in person, video, phone" in c.text
+        c.say("phone is fine")
+        assert c.state.fields["visit_type"] == "phone"
+
+    def test_i_dont_know_is_accepted_where_sensible(self, chat, jordan):
+        """'Not sure' is a fine test date; the request still goes through."""
+        c = chat(jordan)
+        c.say("are my lipid panel results back")
+        r = c.say("not sure")
+        assert r.state.fields["test_date"] == "not sure"
+        assert r.state.awaiting == "confirm"
+
+    def test_medication_choice_offers_the_list(self, chat, jordan):
+        """'my meds' with three on the list asks which, with the list as buttons."""
+        c = chat(jordan)
+        r = c.say("I need a refill")
+        assert r.state.awaiting == "medication"
+        assert r.replies[-1].quick_replies == jordan.medications
+        c.say("the rosuvastatin")
+        assert c.state.fields["medication"] == "Rosuvastatin 10 mg tablet"
+
+    def test_unknown_drug_kept_as_typed(self, chat, jordan):
+        """A drug not on the list is filed as the patient typed it."""
+        c = chat(jordan)
+        c.say("I need a refill")
+        c.say("tretinoin cream")
+        assert "tretinoin" in c.state.fields["medication"].lower()
+
+
+class TestConfirm:
+    def test_yes_files_one_request(self, chat, jordan):
+        """Confirm files exactly one structured request."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        r = c.say("yes please")
+        assert r.state.status == "filed"
+        files = [e for e in r.effects if isinstance(e, FileRequest)]
+        assert len(files) == 1
+        assert files[0].intent == "refill"
+        assert files[0].fields["medication"] == "Losartan 50 mg tablet"
+        assert files[0].patient == "self"
+        assert files[0].patient_words[0] == "refill my losartan, mail order"
+
+    def test_correction_at_confirm(self, chat, maria):
+        """'no, send it to the Walgreens instead' changes the pharmacy and reads back again."""
+        c = chat(maria)
+        c.say("Running low on escitalopram, can I get more?")
+        c.say("me")
+        c.say("clinic pharmacy downstairs")
+        r = c.say("no, send it to the Walgreens on Lake Ave instead")
+        assert r.state.status == "confirming"
+        assert "walgreens" in r.state.fields["pharmacy"].lower()
+        assert "changed pharmacy" in c.text
+        assert c.say("yes").state.status == "filed"
+
+    def test_enum_correction_at_confirm(self, chat, jordan):
+        """'no, make it mail order' and 'actually a phone call' correct enumerations."""
+        c = chat(jordan)
+        c.say("book a video visit Tuesday afternoon for my back")
+        c.say("actually it should be a phone call")
+        assert c.state.fields["visit_type"] == "phone"
+        assert c.state.awaiting == "confirm"
+
+    def test_plain_no_asks_what_to_change(self, chat, jordan):
+        """'No' alone asks which field, then re-asks that field."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        r = c.say("no")
+        assert r.state.awaiting == "change"
+        assert "Pharmacy" in r.replies[-1].quick_replies
+        r = c.say("Pharmacy")
+        assert r.state.awaiting == "pharmacy"
+        c.say("CVS on Main Street")
+        assert c.state.awaiting == "confirm"
+        assert c.state.fields["pharmacy"] == "CVS on Main Street"
+
+
+class TestCancelAndRestart:
+    def test_cancel_mid_flow(self, chat, jordan):
+        """'never mind' at any point cancels and files nothing."""
+        c = chat(jordan)
+        c.say("Could someone pull up my recent bloodwork?")
+        r = c.say("scratch that, I'll wait and ask Dr. Lin in person")
+        assert r.state.status == "cancelled"
+        assert any(isinstance(e, Cancelled) for e in r.effects)
+        assert not any(isinstance(e, FileRequest) for e in r.effects)
+
+    def test_cancel_at_confirm(self, chat, jordan):
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        assert c.say("cancel").state.status == "cancelled"
+
+    def test_cancel_my_appointment_is_a_request(self, chat, jordan):
+        """'cancel my appointment on the 22nd' is an appointment intent, not a cancellation."""
+        r = chat(jordan).say("I need to cancel my appointment on the 22nd")
+        assert r.state.status == "collecting"
+        assert r.state.intent == "appointment"
+
+    def test_start_over(self, chat, jordan):
+        """'start over' clears everything and offers the menu."""
+        c = chat(jordan)
+        c.say("refill my losartan")
+        r = c.say("start over")
+        assert r.state.intent is None and r.state.fields == {}
+        assert "Medication refill" in r.replies[-1].quick_replies
+
+    def test_closed_conversation_stays_closed(self, chat, jordan):
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        c.say("yes")
+        r = c.say("one more thing")
+        assert r.state.status == "filed" and r.effects == ()
+        assert "ended" in c.text
+
+
+class TestTriageInFlow:
+    def test_urgent_opening_redirects(self, chat, jordan):
+        """Crushing chest pain: 911, closed, nothing filed."""
+        r = chat(jordan).say("I have crushing chest pain")
+        assert r.state.status == "redirected" and r.state.triage == "emergency"
+        assert any(isinstance(e, Redirect) and e.level == "emergency" for e in r.effects)
+        assert "911" in r.replies[0].text
+
+    def test_every_answer_is_rescreened(self, chat, jordan):
+        """An urgent answer in the middle of a flow pre-empts it."""
+        c = chat(jordan)
+        c.say("Got a question regarding my asthma.")
+        r = c.say("severe, I can barely talk and the inhaler isn't helping")
+        assert r.state.status == "redirected"
+        assert r.state.triage == "emergency"
+        assert r.state.intent == "symptom"
+
+    def test_crisis_after_routine_request(self, chat, jordan):
+        """A routine request followed by a crisis sentence goes to 988."""
+        r = chat(jordan).say("Refill my losartan please. Not that it matters, I'm planning to end things soon.")
+        assert r.state.triage == "crisis"
+        assert "988" in r.replies[0].text
+        assert not any(isinstance(e, FileRequest) for e in r.effects)
+
+    def test_redirect_at_confirm_step(self, chat, jordan):
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        r = c.say("yes but my toddler just ate some of my pills")
+        assert r.state.triage == "poison"
+        assert "1-800-222-1222" in r.replies[0].text
+        assert not any(isinstance(e, FileRequest) for e in r.effects)
+
+
+class TestSwitchAndOther:
+    def test_switch_intent_mid_flow(self, chat, jordan):
+        """'actually I need a refill of my crestor instead' switches flows."""
+        c = chat(jordan)
+        c.say("are my lab results back?")
+        r = c.say("actually I need a refill of my crestor instead")
+        assert r.state.intent == "refill"
+        assert r.state.fields["medication"] == "Rosuvastatin 10 mg tablet"
+        assert "test" not in r.state.fields
+
+    def test_other_offers_menu_and_files_a_message(self, chat, jordan):
+        """A billing question gets the menu and can still be written to the team."""
+        c = chat(jordan)
+        r = c.say("Who do I call about a claim denial letter?")
+        assert r.state.intent == "other" and r.state.awaiting == "message"
+        assert "Medication refill" in r.replies[-1].quick_replies
+        c.say("Please check why my March claim was denied")
+        assert c.state.awaiting == "confirm"
+        r = c.say("yes")
+        assert r.state.status == "filed"
+        assert "March claim" in r.state.fields["message"]
+
+    def test_menu_choice_after_greeting(self, chat, jordan):
+        """'hello' then tapping 'Medication refill' starts the refill flow."""
+        c = chat(jordan)
+        c.say("hello there")
+        r = c.say("Medication refill")
+        assert r.state.intent == "refill" and r.state.awaiting == "medication"
+
+    def test_low_confidence_asks_instead_of_guessing(self, chat, jordan):
+        """An ambiguous opening gets a clarifying question with the menu."""
+        r = chat(jordan).say("qwerty zzz")
+        assert r.state.intent in (None, "other")
+        assert "Appointment" in r.replies[-1].quick_replies
+
+
+class TestState:
+    def test_state_round_trips_through_json(self, chat, maria):
+        """Every field of the state survives JSON: any process can serve the next turn."""
+        c = chat(maria)
+        c.say("Sophie needs her 12 month checkup")
+        data = json.loads(json.dumps(c.state.to_dict()))
+        assert ConversationState.from_dict(data) == c.state
+
+    def test_handle_does_not_mutate_the_input_state(self, engine, jordan):
+        from tests.conftest import CLINIC, NOW
+        first = engine.handle(None, jordan, "I need a refill", clinic=CLINIC, now=NOW).state
+        before = first.to_dict()
+        engine.handle(first, jordan, "losartan", clinic=CLINIC, now=NOW)
+        assert first.to_dict() == before
