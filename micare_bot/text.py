@@ -19,7 +19,7 @@ from rapidfuzz import fuzz, process
 _STEMMER = snowballstemmer.stemmer("english")
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
-_TOKEN_RE = re.compile(r"\{[a-z]+\}|\d+(?:\.\d+)?|[a-z\u00e0-\u00ff]+")
+_TOKEN_RE = re.compile(r"\{[a-z]+\}|[a-z]+\d[a-z\d]*|\d+(?:\.\d+)?|[a-z\u00e0-\u00ff]+")
 # Clause boundaries: sentence punctuation, commas, and the words that turn a
 # sentence around ("no fever but now my chest hurts").
 _CLAUSE_SPLIT_RE = re.compile(
@@ -27,7 +27,9 @@ _CLAUSE_SPLIT_RE = re.compile(
 )
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
 # "10mg" -> "10 mg", "100.4F" -> "100.4 f": numbers are their own tokens.
-_NUM_GLUE_RE = re.compile(r"(\d)([a-z])|([a-z])(\d)")
+_NUM_GLUE_RE = re.compile(
+    r"(\d)(mg|mcg|ml|g|kg|lbs?|f|c|yo|yrs?|am|pm|st|nd|rd|th|x|hrs?|h|mins?|days?|wks?|weeks?|mos?|months?|years?)\b"
+)
 
 
 _CONTRACTIONS = (
@@ -49,7 +51,7 @@ def fold(text: str) -> str:
         for pattern, repl in _CONTRACTIONS:
             text = pattern.sub(repl, text)
         text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # kid's -> kids
-    return _NUM_GLUE_RE.sub(lambda m: f"{m.group(1) or m.group(3)} {m.group(2) or m.group(4)}", text)
+    return _NUM_GLUE_RE.sub(r"\1 \2", text)
 
 
 def raw_tokens(text: str) -> list[str]:

@@ -31,6 +31,7 @@ from ..models import (
 from .prompts import Prompts
 from .spec import FieldSpec, Flows, FlowSpec
 
+OPENING = "@opening"  # an `unknown:` value meaning "file the opening words"
 MAX_TEXT = 2000  # characters of one patient message the core looks at
 MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
 SWITCH_CONFIDENCE = 0.6
@@ -40,7 +41,28 @@ _CANCEL_FILLER = frozenset(
     "this that it the request please convers chat everyth all my messag just ok okay actual i want to no "
     "thank thanks you can we let us do everyth whole and".split()
 )
+_CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
+_MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
 _TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
+
+
+_GENERIC_WORDS = frozenset(
+    "i a an the my me have has got get need question questions quick health medical regarding about ask "
+    "help advice concern concerns something thing some is it to for with of and or on can could would you "
+    "please hi hello hey want like just".split()
+)
+
+
+_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodwork imaging the my a".split())
+
+
+def _generic_test(value: str) -> bool:
+    return all(w in _GENERIC_TEST_WORDS for w in value.lower().split())
+
+
+def _content_words(message: Message) -> int:
+    """Words that say something beyond "I have a question" (stems of the message)."""
+    return sum(1 for w in message.analysed.all_words if w not in _GENERIC_WORDS and not w.isdigit())
 
 
 @dataclass
@@ -92,7 +114,8 @@ class Engine:
             return TurnResult(state, (self._question(state, patient, clinic),))
         state.turns += 1
         state.words.append(text)
-        turn = _Turn(state, patient, clinic, now, self.u.read(text), text)
+        earlier = ". ".join(state.words[:-1])
+        turn = _Turn(state, patient, clinic, now, self.u.read(text, earlier=earlier), text)
         if turn.reading.triage.urgent:
             self._redirect(turn)
         else:
@@ -238,6 +261,14 @@ class Engine:
         short = len(t.message.analysed.all_stems) <= 5
         return found[0] if found and short else None
 
+    def _tapped_label(self, t: _Turn) -> str | None:
+        """The intent whose menu button text the message is, exactly."""
+        said = " ".join(t.message.analysed.folded.split()).strip(" .!?")
+        for intent, label in self.flows.labels.items():
+            if said == label.lower():
+                return intent
+        return None
+
     def _menu_replies(self, first: list[str] | None = None) -> tuple[str, ...]:
         order = list(dict.fromkeys([*(first or []), *MAIN_INTENTS, "other"]))
         return tuple(self.flows.labels[i] for i in order)
@@ -258,10 +289,10 @@ class Engine:
     def _maybe_switch(self, t: _Turn) -> bool:
         st = t.state
         c = t.reading.intent
-        menu = self._menu_choice(t)
+        tapped = self._tapped_label(t)
         target: str | None = None
-        if menu in MAIN_INTENTS and menu != st.intent and st.awaiting not in ("patient",):
-            target = menu
+        if tapped in MAIN_INTENTS and tapped != st.intent:
+            target = tapped
         elif c.intent in MAIN_INTENTS and c.intent != st.intent:
             strong = c.confidence >= SWITCH_CONFIDENCE and c.scores.get(c.intent, 0) >= SWITCH_SCORE
             if strong and (st.intent == "other" or self._said(t, "switch")):
@@ -303,7 +334,7 @@ class Engine:
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "symptom":
-            if self._intent_score(message, "symptom") >= 4:
+            if self._intent_score(message, "symptom") > 0 and _content_words(message) >= 1:
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "self_care":
@@ -318,6 +349,21 @@ class Engine:
             if value and (stems & strong or any(s.isdigit() for s in stems) and "10" in stems):
                 return value, None
             return None
+        if spec.kind == "time" and spec.direction == "future":
+            return self._new_time(spec, t, message)
+        return self._extract(spec, t, message, answering=False)
+
+    def _new_time(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
+        """A wanted time from an opening; a date of the visit being moved or cancelled is not one."""
+        folded = message.analysed.folded
+        if _CANCEL_VISIT_RE.search(folded):
+            return None
+        moving = _MOVE_VISIT_RE.search(folded)
+        if moving:
+            tail = re.split(r"\b(?:to|for|until|till|into|instead)\b", folded[moving.end():], maxsplit=1)
+            if len(tail) < 2:
+                return None
+            message = self.u.message(tail[1])
         return self._extract(spec, t, message, answering=False)
 
     def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
@@ -346,9 +392,9 @@ class Engine:
         if kind == "pharmacy":
             value = extract.pharmacy(self.lexicon, message)
             if answering:
-                if value and value.startswith("Mail order"):
-                    return value, None
                 cleaned = extract.clean_answer(message.text)
+                if value and value.startswith("Mail order"):
+                    return (cleaned if "mail" in cleaned.lower() else f"Mail order: {cleaned}"), None
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
                     return None
                 return cleaned, None
@@ -373,7 +419,10 @@ class Engine:
         if value is None and spec.none and self._only(t.message, "none"):
             value = (spec.none, None)
         if value is None and spec.unknown is not None and self._knows_not(t.message):
-            value = (spec.unknown, None)
+            if spec.unknown != OPENING:
+                value = (spec.unknown, None)
+            elif len(st.words) > 1:  # "I don't know" -> the patient's own opening words
+                value = (extract.clean_answer(st.words[0])[:300], None)
         if value is None:
             attempts = st.attempts.get(spec.name, 0) + 1
             st.attempts[spec.name] = attempts
@@ -528,7 +577,13 @@ class Engine:
 
     def _correction_value(self, spec: FieldSpec, t: _Turn) -> tuple[str, str | None] | None:
         msg = t.message
-        if spec.kind in ("enum", "time", "test"):
+        if spec.kind == "test":
+            found = self._extract(spec, t, msg, answering=False)
+            current = t.state.fields.get(spec.name, "")
+            if found and _generic_test(found[0]) and not _generic_test(current):
+                return None  # "the blood draw was on the 3rd" dates the test, it does not rename it
+            return found
+        if spec.kind in ("enum", "time"):
             return self._extract(spec, t, msg, answering=False)
         if spec.kind == "medication":
             match = extract.medication(self.lexicon, msg, t.patient.medications)
@@ -537,7 +592,10 @@ class Engine:
             value = extract.pharmacy(self.lexicon, msg)
             if value is None:
                 return None
-            return (value, None) if value.startswith("Mail order") else (extract.clean_answer(msg.text), None)
+            cleaned = extract.clean_answer(msg.text)
+            if value.startswith("Mail order"):
+                return (cleaned if "mail" in cleaned.lower() else f"Mail order: {cleaned}"), None
+            return cleaned, None
         label = self.flows.field_labels.get(spec.name, spec.name).lower()
         folded = msg.analysed.folded
         if label in folded or spec.name.replace("_", " ") in folded:

@@ -38,9 +38,19 @@ class Understanding:
     def message(self, text: str) -> Message:
         return self.lexicon.message(text)
 
-    def read(self, text: str) -> Reading:
+    def read(self, text: str, *, earlier: str = "") -> Reading:
+        """Intent and triage of a message; `earlier` is what the patient said before in
+        this conversation, screened together with it (UTI symptoms in one answer and a
+        fever in the next add up)."""
         message = self.lexicon.message(text)
-        return Reading(message, classify(message, self.lexicon), self.rules.assess(message))
+        intent = classify(message, self.lexicon)
+        triage = self.rules.assess(message)
+        if not triage.urgent and earlier:
+            triage = self.rules.assess(self.lexicon.message(f"{earlier}. {text}"))
+        if triage.urgent and intent.intent == "other":
+            # an urgent message that asks for nothing else is about a symptom
+            intent = Classification("symptom", intent.confidence, intent.scores)
+        return Reading(message, intent, triage)
 
     def triage(self, message: Message) -> TriageResult:
         return self.rules.assess(message)

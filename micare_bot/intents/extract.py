@@ -95,19 +95,17 @@ class MedicationMatch:
 
 
 @lru_cache(maxsize=4096)
-def _generic_of(lexicon: Lexicon, entry: str) -> str | None:
-    message = lexicon.message(entry)
-    for _, m in _matches(lexicon.drug_index, message):
-        return m.payload
-    return None
+def _generics_of(lexicon: Lexicon, entry: str) -> frozenset[str]:
+    """Every generic a list entry names ("Norgestimate-ethinyl estradiol" -> both parts we know)."""
+    return frozenset(m.payload for _, m in _matches(lexicon.drug_index, lexicon.message(entry)))
 
 
 def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -> MedicationMatch | None:
     """Which of the patient's medications the words mean, or the drug as typed."""
     named: list[tuple[int, Match]] = _matches(lexicon.drug_index, message)
     generics = {m.payload for _, m in named}
-    entries = {entry: _generic_of(lexicon, entry) for entry in medications}
-    hits = [e for e, g in entries.items() if g is not None and g in generics]
+    entries = {entry: _generics_of(lexicon, entry) for entry in medications}
+    hits = [e for e, g in entries.items() if g & generics]
     if len(hits) == 1:
         return MedicationMatch(hits[0])
     if len(hits) > 1:
@@ -116,7 +114,7 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
     if len(fuzzy) == 1:
         return MedicationMatch(fuzzy[0])
     class_generics = {g for _, m in _matches(lexicon.drug_classes, message) for g in m.payload}
-    by_class = [e for e, g in entries.items() if g is not None and g in class_generics]
+    by_class = [e for e, g in entries.items() if g & class_generics]
     if len(by_class) == 1:
         return MedicationMatch(by_class[0])
     if len(by_class) > 1:
@@ -201,7 +199,10 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
 
 def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
     """A dependent's first name in the words (typos and possessives allowed)."""
-    tokens = [t for t in raw_tokens(fold(text)) if not t[0].isdigit()]
+    all_tokens = raw_tokens(fold(text))
+    # "for Eli, not Harper": a name right after a negation is the one being ruled out
+    tokens = [t for i, t in enumerate(all_tokens)
+              if not t[0].isdigit() and (i == 0 or all_tokens[i - 1] not in ("not", "no", "nor"))]
     best: tuple[float, str] | None = None
     for dep in dependents:
         name = fold(dep.name.split()[0])

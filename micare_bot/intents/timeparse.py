@@ -39,7 +39,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("ago", rf"\b{_N}\s+(day|days|week|weeks|month|months|year|years)\s+ago\b"),
         ("in_n", rf"\bin\s+{_N}\s+(day|days|week|weeks|month|months)\b"),
         ("for_n", rf"\b(?:for|over|past|last|about|almost|nearly)\s+(?:the\s+)?(?:past\s+|last\s+)?{_N}\s+(hours?|days?|weeks?|months?|years?)\b"),
-        ("since", r"\bsince\s+(?:last\s+)?(?:the\s+)?[a-z0-9]+(?:\s+(?:morning|afternoon|evening|night|weekend))?\b"),
+        ("since", r"\bsince\s+(?:last\s+|early\s+|late\s+)?(?:the\s+)?(?:\d+|yesterday|mon|tues|wednes|thurs|fri|satur|sun|week|weekend|month|year|morning|afternoon|evening|night|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|spring|summer|fall|winter|christmas|thanksgiving)[a-z]*(?:\s+(?:morning|afternoon|evening|night|weekend))?\b"),
         ("relative", r"\b(?:(?:early|late|sometime|some\s+time|anytime|any\s+time)\s+)?(?:next|this|last|the\s+past|the\s+last|end\s+of\s+(?:the|this|next))\s+(week|weekend|month|year)\b"),
         ("soon", r"\b(asap|as\s+soon\s+as\s+possible|soonest|first\s+available|earliest|right\s+away|any\s*time|whenever|no\s+rush|not\s+urgent|sometime\s+soon)\b"),
         ("daypart", r"\b(mornings?|afternoons?|evenings?|after\s+work|before\s+work|lunch\s*time|over\s+lunch|weekends?|weekdays?)\b"),
