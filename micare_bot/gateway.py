@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import conversation as core
@@ -62,6 +63,12 @@ class GatewayError(Exception):
 
 NOT_FOUND = ("not_found", "No such conversation.")
 
+# hot-path statements, built once
+_INSERT_TURN = insert(Turn)
+_SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
+_SEEN_TURN = select(Turn.id, Turn.result_enc).where(
+    Turn.conversation_id == bindparam("cid"), Turn.client_turn_id == bindparam("tid"))
+
 
 def new_reference() -> str:
     return "R-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(7))
@@ -73,6 +80,20 @@ class Gateway:
     keyring: Keyring
     settings: Settings
     clinics: Mapping[str, ClinicSettings]  # clinic id -> settings
+    patient_ttl: float = 60.0  # seconds a decrypted patient context is reused by this process
+    _patients: dict[str, tuple[float, PatientRecord]] = field(default_factory=dict, repr=False)
+
+    async def _patient(self, conn: AsyncConnection, account_id: str, now: datetime) -> PatientRecord:
+        """The patient's context, cached briefly: turns come seconds apart, profiles change rarely."""
+        hit = self._patients.get(account_id)
+        clock = time.monotonic()
+        if hit is not None and clock - hit[0] < self.patient_ttl:
+            return hit[1]
+        record = await load_patient(conn, self.keyring, account_id, now.date())
+        if len(self._patients) > 10_000:
+            self._patients.clear()
+        self._patients[account_id] = (clock, record)
+        return record
 
     def clinic(self, clinic_id: str) -> ClinicSettings:
         try:
@@ -92,7 +113,7 @@ class Gateway:
 
     async def start(self, account_id: str, *, dependent: str | None, now: datetime) -> dict[str, Any]:
         async with db.read(self.engine) as conn:
-            patient = await load_patient(conn, self.keyring, account_id, now.date())
+            patient = await self._patient(conn, account_id, now)
         clinic = self.clinic(patient.clinic_id)
         dependent_id = None
         dependent_name = None
@@ -136,52 +157,51 @@ class Gateway:
             if conv.account_id != account_id:
                 raise GatewayError(403, "not_your_conversation",
                                    "Only the person who started this conversation can continue it.")
-            seen = (
-                await conn.execute(
-                    select(Turn.id, Turn.result_enc)
-                    .where(Turn.conversation_id == conv_id, Turn.client_turn_id == client_turn_id)
-                )
-            ).first()
+            seen = (await conn.execute(_SEEN_TURN, {"cid": conv_id, "tid": client_turn_id})).first()
             if seen is not None:
                 return dict(self._open(Turn, "result_enc", seen.id, seen.result_enc))
             if conv.closed_at is not None:
                 raise GatewayError(409, "conversation_closed",
                                    "This conversation has ended. Start a new one to ask something else.")
-            patient = await load_patient(conn, self.keyring, account_id, now.date())
+            patient = await self._patient(conn, account_id, now)
             clinic = self.clinic(conv.clinic_id)
             state = ConversationState.from_dict(self._open(Conversation, "state_enc", conv_id, conv.state_enc))
             result = core.handle(state, patient.context, text, clinic=clinic.context, now=now)
             request_ref: str | None = None
             extra: list[Reply] = []
+            actor = f"account:{account_id}"
+            records: list[audit.Record] = []
             for effect in result.effects:
                 if isinstance(effect, FileRequest):
-                    request_ref, line = await self._file(conn, conv, patient, clinic, effect, result, now)
+                    request_ref, request_id, line = await self._file(conn, conv, patient, clinic, effect, result,
+                                                                     now)
                     extra.append(Reply(line))
+                    records.append(audit.Record(actor, "request.file", "care_request", request_id,
+                                                {"intent": effect.intent, "conversation": conv_id}))
                 elif isinstance(effect, Redirect):
                     await self._count_redirect(conn, conv.clinic_id, effect.level, clinic, now)
-                    await audit.append(conn, at=now, actor=f"account:{account_id}", action="triage.redirect",
-                                       target_type="conversation", target_id=conv_id,
-                                       detail={"level": effect.level, "rule": effect.rule})
+                    records.append(audit.Record(actor, "triage.redirect", "conversation", conv_id,
+                                                {"level": effect.level, "rule": effect.rule}))
             if extra:
                 result = TurnResult(result.state, result.replies + tuple(extra), result.effects)
             closed = result.state.closed
             seq = conv.turns + 1
-            await conn.execute(
-                update(Conversation).where(Conversation.id == conv_id).values(
-                    status=result.state.status, intent=result.state.intent, triage=result.state.triage,
-                    state_enc=self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
-                    turns=seq, updated_at=now, closed_at=now if closed else None,
-                )
-            )
+            await conn.execute(_SAVE_CONVERSATION, {
+                "b_id": conv_id, "status": result.state.status, "intent": result.state.intent,
+                "triage": result.state.triage,
+                "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
+                "turns": seq, "updated_at": now, "closed_at": now if closed else None,
+            })
             body = self._result_dict(result, conv_id, request_ref)
             await self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
-            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.write",
-                               target_type="conversation", target_id=conv_id,
-                               detail={"event": "turn", "seq": seq, "status": result.state.status})
+            records.append(audit.Record(actor, "phi.write", "conversation", conv_id,
+                                        {"event": "turn", "seq": seq, "status": result.state.status}))
+            await audit.append_many(conn, now, records)
         return body
 
     async def _file(self, conn: AsyncConnection, conv: Any, patient: PatientRecord, clinic: ClinicSettings,
-                    effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str]:
+                    effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str, str]:
+        """The queue row and the care team's notice; returns (reference, id, the line for the patient)."""
         team_id = patient.care_team_id or next(iter(
             (await conn.execute(select(CareTeam.id).where(CareTeam.clinic_id == conv.clinic_id)
                                 .order_by(CareTeam.slug))).scalars()), None)
@@ -209,12 +229,9 @@ class Gateway:
         if team.notify_email:
             await outbox.enqueue(conn, self.keyring, kind="new_request", recipient=team.notify_email,
                                  payload={"link": f"{self.settings.base_url}/staff/queue"}, now=now)
-        await audit.append(conn, at=now, actor=f"account:{conv.account_id}", action="request.file",
-                           target_type="care_request", target_id=request_id,
-                           detail={"intent": effect.intent, "conversation": conv.id})
         line = (f"Your request {reference} is with the {team.name}. "
                 f"Expect a reply by {clinic.calendar.describe(due)}.")
-        return reference, line
+        return reference, request_id, line
 
     async def _count_redirect(self, conn: AsyncConnection, clinic_id: str, level: str, clinic: ClinicSettings,
                               now: datetime) -> None:
@@ -225,13 +242,11 @@ class Gateway:
     async def _insert_turn(self, conn: AsyncConnection, conv_id: str, seq: int, client_turn_id: str | None,
                            text: str | None, body: dict[str, Any], now: datetime) -> None:
         turn_id = str(uuid.uuid4())
-        await conn.execute(
-            insert(Turn).values(
-                id=turn_id, conversation_id=conv_id, seq=seq, client_turn_id=client_turn_id,
-                text_enc=None if text is None else self._seal(Turn, "text_enc", turn_id, text),
-                result_enc=self._seal(Turn, "result_enc", turn_id, body), created_at=now,
-            )
-        )
+        await conn.execute(_INSERT_TURN, {
+            "id": turn_id, "conversation_id": conv_id, "seq": seq, "client_turn_id": client_turn_id,
+            "text_enc": None if text is None else self._seal(Turn, "text_enc", turn_id, text),
+            "result_enc": self._seal(Turn, "result_enc", turn_id, body), "created_at": now,
+        })
 
     @staticmethod
     def _result_dict(result: TurnResult, conv_id: str, request_id: str | None) -> dict[str, Any]:
@@ -245,6 +260,17 @@ class Gateway:
         link = (await conn.execute(select(DependentLink.account_id).where(
             DependentLink.dependent_id == conv.dependent_id, DependentLink.account_id == account_id))).first()
         return link is not None
+
+    async def check_owner(self, account_id: str, conv_id: str) -> None:
+        """404 unless visible to the account, 403 unless the account started it."""
+        async with db.read(self.engine) as conn:
+            conv = (await conn.execute(select(Conversation.account_id, Conversation.dependent_id)
+                                       .where(Conversation.id == conv_id))).first()
+            if conv is None or not await self._visible(conn, conv, account_id):
+                raise GatewayError(404, *NOT_FOUND)
+        if conv.account_id != account_id:
+            raise GatewayError(403, "not_your_conversation",
+                               "Only the person who started this conversation can continue it.")
 
     # --- reading ---------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,6 +38,46 @@ def record_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
     return hashlib.sha256((prev_hash + canonical).encode("ascii")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Record:
+    """One audit record to append: who did what to which object; detail without PHI."""
+
+    actor: str
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_INSERT = insert(AuditEntry)
+_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
+
+
+async def append_many(conn: AsyncConnection, at: datetime, records: Sequence[Record]) -> int:
+    """Append records in order inside the caller's write transaction; returns the last sequence.
+
+    Three statements however many records: read (and lock) the head, insert, move the head.
+    """
+    if not records:
+        raise ValueError("nothing to append")
+    head = (await conn.execute(db.for_update(conn, _HEAD))).one()
+    seq, prev = head.seq, head.hash
+    at = at.astimezone(timezone.utc)  # as it reads back from the database
+    rows = []
+    for rec in records:
+        seq += 1
+        detail_json = json.dumps(dict(rec.detail or {}), sort_keys=True, separators=(",", ":"))
+        digest = record_hash(prev, seq, at, rec.actor, rec.action, rec.target_type, rec.target_id, detail_json)
+        rows.append({"seq": seq, "at": at, "actor": rec.actor, "action": rec.action,
+                     "target_type": rec.target_type, "target_id": rec.target_id, "detail": detail_json,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    await conn.execute(_INSERT, rows)
+    await conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    return seq
+
+
 async def append(
     conn: AsyncConnection,
     *,
@@ -49,19 +89,7 @@ async def append(
     detail: Mapping[str, Any] | None = None,
 ) -> int:
     """Append one record inside the caller's (write) transaction; returns its sequence."""
-    head = (await conn.execute(db.for_update(conn, select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)))).one()
-    seq = head.seq + 1
-    detail_json = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
-    at = at.astimezone(timezone.utc)  # as it reads back from the database
-    digest = record_hash(head.hash, seq, at, actor, action, target_type, target_id, detail_json)
-    await conn.execute(
-        insert(AuditEntry).values(
-            seq=seq, at=at, actor=actor, action=action, target_type=target_type,
-            target_id=target_id, detail=detail_json, prev_hash=head.hash, hash=digest,
-        )
-    )
-    await conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
-    return seq
+    return await append_many(conn, at, [Record(actor, action, target_type, target_id, detail)])
 
 
 @dataclass(frozen=True)

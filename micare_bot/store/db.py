@@ -13,6 +13,8 @@ the same conversations.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -58,13 +60,32 @@ def is_sqlite(conn: AsyncConnection | Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
+_sqlite_writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction: committed on success, rolled back on any exception."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(**{WRITE: True})
-        async with conn.begin():
-            yield conn
+    """A write transaction: committed on success, rolled back on any exception.
+
+    On SQLite, writers of one process first queue on an asyncio lock: SQLite's
+    busy handler sleeps in growing steps while another connection holds the
+    write lock, which under load turns milliseconds into seconds of latency.
+    Writers in other processes still wait through ``busy_timeout``.
+    """
+    if engine.dialect.name != "sqlite":
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE: True})
+            async with conn.begin():
+                yield conn
+        return
+    lock = _sqlite_writers.get(engine)
+    if lock is None:
+        lock = _sqlite_writers[engine] = asyncio.Lock()
+    async with lock:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE: True})
+            async with conn.begin():
+                yield conn
 
 
 @asynccontextmanager
