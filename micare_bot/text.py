@@ -28,7 +28,7 @@ _CLAUSE_SPLIT_RE = re.compile(
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
 # "10mg" -> "10 mg", "100.4F" -> "100.4 f": numbers are their own tokens.
 _NUM_GLUE_RE = re.compile(
-    r"(\d)(mg|mcg|ml|g|kg|lbs?|f|c|yo|yrs?|am|pm|st|nd|rd|th|x|hrs?|h|mins?|days?|wks?|weeks?|mos?|months?|years?)\b"
+    r"(?<![a-z])(\d[\d.]*)(mg|mcg|ml|g|kg|lbs?|f|c|yo|yrs?|am|pm|st|nd|rd|th|x|hrs?|h|mins?|days?|wks?|weeks?|mos?|months?|years?)\b"
 )
 
 

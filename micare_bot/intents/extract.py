@@ -163,7 +163,9 @@ def pharmacy(lexicon: Lexicon, message: Message) -> str | None:
         return None
     kinds = {m.payload for _, m in found}
     if "mail" in kinds and not kinds & {"retail", "on_base"}:
-        return "Mail order (TRICARE Home Delivery)"
+        spans = [" ".join(message.words[c][m.start:m.end]) for c, m in found if m.payload == "mail"]
+        words = max(spans, key=len)
+        return "Mail order" if words in ("mail order", "mail") else f"Mail order ({words})"
     best_c, best = max(found, key=lambda cm: (cm[1].payload != "generic", cm[1].end - cm[1].start))
     words = message.words[best_c]
     start = best.start
@@ -209,7 +211,7 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
         for tok in tokens:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
                 score = 100.0 if cand == name else (fuzz.ratio(cand, name) if len(name) >= 5 else 0.0)
-                if score >= 85 and (best is None or score > best[0]):
+                if score >= 80 and (best is None or score > best[0]):
                     best = (score, dep.name.split()[0])
     return best[1] if best else None
 

@@ -1,0 +1,200 @@
+"""Text pipeline, phrase templates, triage scoping and the extractors, one behaviour per test."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from micare_bot.intents import load_understanding
+from micare_bot.intents import extract
+from micare_bot.intents.phrases import PhraseIndex, TemplateError, expand
+from micare_bot.intents.timeparse import find_time
+from micare_bot.models import Dependent
+from micare_bot.text import fold
+
+
+@pytest.fixture(scope="module")
+def u():
+    """The package lexicon and red-flag rules."""
+    return load_understanding()
+
+
+class TestText:
+    def test_contractions_and_possessives(self):
+        assert fold("I'll wait, can't breathe, kid's shots") == "i will wait, can not breathe, kids shots"
+
+    def test_units_split_but_test_names_kept(self):
+        assert fold("100.4F, 10mg, my A1C and B12") == "100.4 f, 10 mg, my a1c and b12"
+
+    def test_misspellings_corrected_to_domain_words(self, u):
+        """'perscription', 'immunazation', 'glypizide' reach the lexicon."""
+        words = u.message("perscription immunazation glypizide").analysed.all_words
+        assert words == ("prescription", "immunization", "glipizide")
+        assert u.message("refil").analysed.all_stems == u.message("refills").analysed.all_stems
+
+    def test_real_words_are_not_corrected(self, u):
+        """'bill' stays 'bill' (not 'pill'); 'swabbed' stays (not 'stabbed')."""
+        words = u.message("the bill, they swabbed him").analysed.all_words
+        assert "bill" in words and "swabbed" in words
+
+
+class TestPhrases:
+    def test_template_expansion(self):
+        assert sorted(expand("refill [my] (meds|pills)")) == ["refill meds", "refill my meds", "refill my pills", "refill pills"]
+
+    def test_optional_group_with_question_mark(self):
+        assert sorted(expand("throat (is )?closing")) == ["throat closing", "throat is closing"]
+
+    def test_unbalanced_template_fails_at_load(self):
+        with pytest.raises(TemplateError):
+            expand("refill (my")
+
+    def test_gap_matches_within_limit(self):
+        index: PhraseIndex[str] = PhraseIndex()
+        index.add("how much ... kill", "x")
+        assert list(index.find_tokens(("how", "much", "tylenol", "would", "kill")))
+        assert not list(index.find_tokens(("how", "much", *["a"] * 12, "kill")))
+
+
+class TestClassifier:
+    @pytest.mark.parametrize("text,intent", [
+        ("glypizide refil plz", "refill"),
+        ("need my shot record for the CDC", "immunization_copy"),
+        ("did my sugar test come back", "results"),
+        ("can I get in with my PCM for my PHA", "appointment"),
+        ("my water pill is almost gone", "refill"),
+        ("Does rizatriptan interact with cold medicine?", "symptom"),
+        ("How do I sign up for TRICARE Dental?", "other"),
+    ])
+    def test_patient_language(self, u, text, intent):
+        assert u.read(text).intent.intent == intent
+
+    def test_confidence_is_low_for_gibberish(self, u):
+        assert u.read("qwerty zzz").intent.confidence < 0.5
+
+
+class TestTriageScoping:
+    """SPEC §3: negated, historical, hypothetical and report mentions are routine."""
+
+    @pytest.mark.parametrize("text", [
+        "no chest pain, just need my statin",
+        "after my heart attack last year I take Plavix, can I get a refill",
+        "what are the signs of a stroke? it's for a first aid class",
+        "can I get my chest x-ray results",
+        "Just need my Plavix continued. Doing great, zero chest discomfort since the cardiac cath.",
+        "What did the heart monitor find? It was ordered after I fainted back in January, no episodes since.",
+        "Could you share a fact sheet about recognizing anaphylaxis for my kid's teachers?",
+        "My son got his shots yesterday and his thigh is a little sore",
+    ])
+    def test_routine(self, u, text):
+        assert u.read(text).triage.level == "routine"
+
+    @pytest.mark.parametrize("text,level", [
+        ("chest presure and my left arm is numb", "emergency"),
+        ("cant breath", "emergency"),
+        ("everyone would be better off without me", "crisis"),
+        ("my toddler ate some of grandma's pills", "poison"),
+        ("Newborn (4 weeks) just measured 100.9 rectally.", "emergency"),
+        ("Temperature 102.8 for four days and achy all over.", "same_day"),
+        ("Burning urine with fever and pain in my back on the left.", "same_day"),
+    ])
+    def test_urgent_however_phrased(self, u, text, level):
+        assert u.read(text).triage.level == level
+
+    def test_routine_request_then_urgent_sentence(self, u):
+        text = "Wanted to book a follow-up for my knee, but right now my chest is tight and I feel like I might pass out."
+        assert u.read(text).triage.level == "emergency"
+
+    def test_earlier_turns_add_up(self, u):
+        """Burning urine in one answer and fever with flank pain in the next: same day."""
+        assert u.read("moderate, and now I have a fever and pain in my back on one side").triage.level == "routine"
+        reading = u.read("moderate, and now I have a fever and pain in my back on one side",
+                         earlier="It burns when I pee")
+        assert reading.triage.level == "same_day"
+
+    def test_urgent_message_without_request_is_a_symptom(self, u):
+        assert u.read("my 3 year old drank drain cleaner").intent.intent == "symptom"
+
+    def test_rule_id_not_text_is_reported(self, u):
+        """The triage result names the rule, never the patient's words."""
+        t = u.read("I have crushing chest pain").triage
+        assert t.rule == "chest_pain"
+
+
+class TestMedication:
+    MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
+
+    @pytest.mark.parametrize("text,entry", [
+        ("losartan", "Losartan 50 mg tablet"),
+        ("my Cozaar", "Losartan 50 mg tablet"),
+        ("Crestor", "Rosuvastatin 10 mg tablet"),
+        ("glypizide", "Glipizide 5 mg tablet"),
+        ("the diabetes pill", "Glipizide 5 mg tablet"),
+        ("my blood pressure pill", "Losartan 50 mg tablet"),
+        ("cholesterol med", "Rosuvastatin 10 mg tablet"),
+    ])
+    def test_matches_the_list_entry(self, u, text, entry):
+        match = extract.medication(u.lexicon, u.message(text), self.MEDS)
+        assert match is not None and match.value == entry
+
+    def test_unknown_drug_kept_as_typed(self, u):
+        match = extract.medication(u.lexicon, u.message("refill my tretinoin 0.05 cream"), self.MEDS)
+        assert match is not None and match.value == "tretinoin 0.05 cream"
+
+    def test_ambiguous_class_gives_candidates(self, u):
+        meds = ("Losartan 50 mg tablet", "Amlodipine 5 mg tablet")
+        match = extract.medication(u.lexicon, u.message("my blood pressure pill"), meds)
+        assert match is not None and match.value is None and set(match.candidates) == set(meds)
+
+    def test_combination_entry(self, u):
+        meds = ("Bupropion XL 150 mg tablet", "Norgestimate-ethinyl estradiol 0.25/0.035 mg tablet")
+        match = extract.medication(u.lexicon, u.message("my birth control"), meds)
+        assert match is not None and match.value == meds[1]
+
+
+class TestEnums:
+    @pytest.mark.parametrize("field,text,value", [
+        ("visit_type", "a video visit is fine", "virtual"),
+        ("visit_type", "can someone just call me", "phone"),
+        ("visit_type", "I'd rather come into the clinic", "in_person"),
+        ("visit_type", "doesn't matter", "no_preference"),
+        ("purpose", "for my kid's daycare", "childcare"),
+        ("purpose", "we have PCS orders to Germany", "pcs"),
+        ("purpose", "his high school football team", "sports"),
+        ("purpose", "she starts first grade", "school"),
+        ("delivery", "send it as a portal message", "secure_message"),
+        ("delivery", "post it to my home address", "mail"),
+        ("severity", "7 out of 10", "severe"),
+    ])
+    def test_natural_words(self, u, field, text, value):
+        assert extract.enum_value(u.lexicon, field, u.message(text)) == value
+
+    def test_correction_takes_the_last_value(self, u):
+        msg = u.message("in person, no wait, actually a video visit")
+        assert extract.enum_value(u.lexicon, "visit_type", msg) == "virtual"
+
+    def test_negated_value_is_ignored(self, u):
+        msg = u.message("not in person, phone please")
+        assert extract.enum_value(u.lexicon, "visit_type", msg) == "phone"
+
+
+class TestDatesAndNames:
+    TODAY = date(2026, 11, 18)  # a Wednesday
+
+    @pytest.mark.parametrize("text,direction,words,when", [
+        ("Thursday morning", "future", "thursday morning", date(2026, 11, 19)),
+        ("it was done on the 18th", "past", "on the 18 th", date(2026, 11, 18)),
+        ("sometime this month", "future", "sometime this month", None),
+        ("about ten days ago", "past", "ten days ago", date(2026, 11, 8)),
+        ("11/30", "future", "11/30", date(2026, 11, 30)),
+    ])
+    def test_words_kept_date_parsed(self, text, direction, words, when):
+        found = find_time(fold(text), self.TODAY, direction)
+        assert found is not None and found.words == words and found.when == when
+
+    def test_dependent_name_with_typo_and_possessive(self):
+        deps = (Dependent("Sophie", 1), Dependent("Lucas", 5))
+        assert extract.dependent_named("sophies checkup", deps) == "Sophie"
+        assert extract.dependent_named("for Lukas please", deps) == "Lucas"
+        assert extract.dependent_named("this is for Lucas, not Sophie", deps) == "Lucas"
