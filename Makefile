@@ -8,7 +8,9 @@ BIN    := $(VENV)/bin
 .PHONY: run test bench check-data clean
 
 run: $(VENV)/.installed
-	$(BIN)/micare-bot chat
+	$(BIN)/micare-bot db upgrade
+	$(BIN)/micare-bot seed-demo
+	$(BIN)/micare-bot serve
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

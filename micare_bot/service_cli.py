@@ -47,9 +47,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinic-file", type=Path, help="clinic settings YAML (default: MICARE_CLINIC_FILE)")
 
 
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _run(coro_fn: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
     def runner(args: argparse.Namespace) -> int:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _logging()
         try:
             return asyncio.run(coro_fn(args))
         except ConfigError as exc:
@@ -125,17 +130,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .channels.web import AccessLogger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging()
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"micare-bot: {exc}", file=sys.stderr)
         return 2
-    print(f"micare-bot gateway on http://{settings.host}:{settings.port} (public URL {settings.base_url})",
-          flush=True)
+    def ready(_: str) -> None:
+        print(f"micare-bot gateway ready on http://{settings.host}:{settings.port} "
+              f"(public URL {settings.base_url}); Ctrl-C stops it", flush=True)
+
+    print("micare-bot gateway starting (loading the conversation engine) ...", flush=True)
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                    print=None)
+                    print=ready)
     except ConfigError as exc:
         print(f"micare-bot: {exc}", file=sys.stderr)
         return 2
