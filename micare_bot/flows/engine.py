@@ -60,6 +60,11 @@ def _generic_test(value: str) -> bool:
     return all(w in _GENERIC_TEST_WORDS for w in value.lower().split())
 
 
+def _mail_order(words: str) -> str:
+    """Mail order, keeping the patient's words ("Express Scripts" -> "Mail order: Express Scripts")."""
+    return words if "mail" in words.lower() else f"Mail order: {words}"
+
+
 def _content_words(message: Message) -> int:
     """Words that say something beyond "I have a question" (stems of the message)."""
     return sum(1 for w in message.analysed.all_words if w not in _GENERIC_WORDS and not w.isdigit())
@@ -394,7 +399,7 @@ class Engine:
             if answering:
                 cleaned = extract.clean_answer(message.text)
                 if value and value.startswith("Mail order"):
-                    return (cleaned if "mail" in cleaned.lower() else f"Mail order: {cleaned}"), None
+                    return _mail_order(cleaned), None
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
                     return None
                 return cleaned, None
@@ -593,9 +598,7 @@ class Engine:
             if value is None:
                 return None
             cleaned = extract.clean_answer(msg.text)
-            if value.startswith("Mail order"):
-                return (cleaned if "mail" in cleaned.lower() else f"Mail order: {cleaned}"), None
-            return cleaned, None
+            return (_mail_order(cleaned) if value.startswith("Mail order") else cleaned), None
         label = self.flows.field_labels.get(spec.name, spec.name).lower()
         folded = msg.analysed.folded
         if label in folded or spec.name.replace("_", " ") in folded:

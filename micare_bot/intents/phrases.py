@@ -16,7 +16,7 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from ..text import phrase_stems
 
@@ -98,17 +98,20 @@ class PhraseIndex(Generic[T]):
 
     def __init__(self, shorthand: Mapping[str, str] | None = None) -> None:
         self._table: dict[tuple[str, ...], list[object]] = {}
-        self._prefixes: set[tuple[str, ...]] = set()
+        self._trie: dict[object, Any] = {}  # token -> child node; key None -> payloads
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._shorthand = shorthand
         self.max_len = 0
 
     def add(self, template: str, payload: T) -> None:
+        parts = _split_gaps(template)
+        if len(parts) > 1:
+            self._add_gapped(parts, payload, template)
+            return
         for phrase in expand(template):
             if GAP in phrase:
-                self._add_gapped(phrase, payload, template)
-            else:
-                self._add_key(self._key(phrase, template), payload)
+                raise TemplateError(f"a gap must not sit inside brackets in template {template!r}")
+            self._add_key(self._key(phrase, template), payload)
 
     def add_all(self, templates: Iterable[str], payload: T) -> None:
         for template in templates:
@@ -122,20 +125,26 @@ class PhraseIndex(Generic[T]):
 
     def _add_key(self, key: tuple[str, ...], payload: object) -> None:
         payloads = self._table.setdefault(key, [])
-        if payload not in payloads:
-            payloads.append(payload)
-        for n in range(1, len(key) + 1):
-            self._prefixes.add(key[:n])
+        if payload in payloads:
+            return
+        payloads.append(payload)
+        node = self._trie
+        for token in key:
+            node = node.setdefault(token, {})
+        node.setdefault(None, []).append(payload)
         self.max_len = max(self.max_len, len(key))
 
-    def _add_gapped(self, phrase: str, payload: T, template: str) -> None:
-        parts = [p for p in phrase.split(GAP)]
-        if any(not p.strip() for p in parts):
-            raise TemplateError(f"a gap must sit between words in template {template!r}")
+    def _add_gapped(self, parts: list[str], payload: T, template: str) -> None:
+        # One pattern per template: each part's expansions all point at the same segment,
+        # so a common word costs one lookup, not one per expanded phrase.
         pattern = len(self._gapped)
         self._gapped.append((len(parts), payload))
         for index, part in enumerate(parts):
-            self._add_key(self._key(part, template), _Segment(pattern, index))
+            phrases = expand(part)
+            if not phrases:
+                raise TemplateError(f"a gap must sit between words in template {template!r}")
+            for phrase in phrases:
+                self._add_key(self._key(phrase, template), _Segment(pattern, index))
 
     def __len__(self) -> int:
         return len(self._table)
@@ -154,38 +163,67 @@ class PhraseIndex(Generic[T]):
     def find_tokens(self, tokens: Sequence[str]) -> Iterator[Match[T]]:
         return self.find(plain_lattice(tokens))
 
-    def _scan(self, lattice: Lattice) -> Iterator[tuple[int, int, object]]:
-        table, prefixes = self._table, self._prefixes
+    def _scan(self, lattice: Lattice) -> list[tuple[int, int, object]]:
+        """(start, end, payload) of every stored phrase, walking the trie from each start."""
+        root = self._trie
         n = len(lattice)
+        found: list[tuple[int, int, object]] = []
         for start in range(n):
-            frontier: list[tuple[tuple[str, ...], int]] = [((), start)]
+            frontier: list[tuple[dict[object, Any], int]] = [(root, start)]
             while frontier:
-                grown: list[tuple[tuple[str, ...], int]] = []
-                for prefix, pos in frontier:
+                grown = []
+                for node, pos in frontier:
                     if pos >= n:
                         continue
                     for token, width in lattice[pos]:
-                        key = prefix + (token,)
-                        if key not in prefixes:
+                        child = node.get(token)
+                        if child is None:
                             continue
-                        nxt = pos + width
-                        for payload in table.get(key, ()):
-                            yield start, nxt, payload
-                        grown.append((key, nxt))
+                        end = pos + width
+                        payloads = child.get(None)
+                        if payloads:
+                            for payload in payloads:
+                                found.append((start, end, payload))
+                        grown.append((child, end))
                 frontier = grown
+        return found
 
     def _chain(self, segments: list[Match[_Segment]]) -> Iterator[Match[T]]:
-        by_pattern: dict[int, list[Match[_Segment]]] = {}
+        by_pattern: dict[int, list[list[Match[_Segment]]]] = {}
         for seg in segments:
-            by_pattern.setdefault(seg.payload.pattern, []).append(seg)
-        for pattern, segs in by_pattern.items():
-            count, payload = self._gapped[pattern]
-            for first in (s for s in segs if s.payload.index == 0):
+            count = self._gapped[seg.payload.pattern][0]
+            slots = by_pattern.setdefault(seg.payload.pattern, [[] for _ in range(count)])
+            slots[seg.payload.index].append(seg)
+        for pattern, slots in by_pattern.items():
+            if not all(slots):
+                continue
+            payload = self._gapped[pattern][1]
+            for first in slots[0]:
                 end = first.end
-                for index in range(1, count):
-                    nxt = [s for s in segs if s.payload.index == index and end <= s.start <= end + MAX_GAP]
+                for later in slots[1:]:
+                    nxt = [s for s in later if end <= s.start <= end + MAX_GAP]
                     if not nxt:
                         break
                     end = min(nxt, key=lambda s: s.start).end
                 else:
                     yield Match(first.start, end, payload)
+                    break
+
+
+def _split_gaps(template: str) -> list[str]:
+    """Split a template at top-level gaps: "a (b|c) ... d" -> ["a (b|c)", "d"]."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(template):
+        ch = template[i]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and template.startswith(GAP, i):
+            parts.append(template[start:i])
+            i += len(GAP)
+            start = i
+            continue
+        i += 1
+    parts.append(template[start:])
+    return [p.strip() for p in parts]
