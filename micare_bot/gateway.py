@@ -332,6 +332,34 @@ class Gateway:
                                target_type="inbox", target_id=account_id, detail={"requests": len(items)})
         return {"messages": items}
 
+    async def queue(self, staff_id: str, *, now: datetime, status: str = "open") -> list[dict[str, Any]]:
+        """The staff member's clinic queue, soonest due first (staff see only their own clinic)."""
+        async with db.read(self.engine) as conn:
+            staff = (await conn.execute(select(Account.clinic_id, Account.role).where(Account.id == staff_id))).first()
+            if staff is None or staff.role != "staff":
+                raise GatewayError(403, "forbidden", "Only care-team staff see the queue.")
+            rows = (
+                await conn.execute(
+                    select(CareRequest, CareTeam.name.label("team"))
+                    .join(CareTeam, CareTeam.id == CareRequest.care_team_id)
+                    .where(CareRequest.clinic_id == staff.clinic_id, CareRequest.status == status)
+                    .order_by(CareRequest.due_at, CareRequest.filed_at)
+                )
+            ).all()
+        items = []
+        for r in rows:
+            content = self._open(CareRequest, "content_enc", r.id, r.content_enc)
+            items.append({
+                "request_id": r.reference, "intent": r.intent, "triage": r.triage, "care_team": r.team,
+                "patient": content["patient"], "fields": content["fields"], "parsed": content["parsed"],
+                "patient_words": content["patient_words"], "filed_at": r.filed_at.isoformat(),
+                "due_at": r.due_at.isoformat(), "overdue": r.due_at <= now,
+            })
+        async with db.write(self.engine) as conn:
+            await audit.append(conn, at=now, actor=f"account:{staff_id}", action="phi.read",
+                               target_type="queue", target_id=staff.clinic_id, detail={"requests": len(items)})
+        return items
+
     async def reply(self, staff_id: str, reference: str, text: str, *, now: datetime) -> str:
         """A care-team reply: stored sealed; the patient gets a 'new secure message' e-mail."""
         async with db.write(self.engine) as conn:

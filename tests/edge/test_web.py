@@ -390,3 +390,52 @@ class TestHealth:
         """/healthz answers; /readyz checks the database."""
         assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
         assert (await client.get("/readyz")).status == 200
+
+
+class TestCareTeamQueue:
+    async def _staff(self, client: TestClient, engine: AsyncEngine, email: str = "casey@clinic.example") -> str:
+        app = client.server.app
+        async with db.read(engine) as conn:
+            clinic = await clinic_by_slug(conn, "demo")
+        inv = await accounts.enroll(engine, app[keyring_key], app[gateway_key].settings, clinic, name="Casey Morgan",
+                                    email=email, now=T0, role="staff", title="Nurse")
+        await accounts.accept_invitation(engine, inv.token, PASSWORD, now=T0)
+        return inv.account_id
+
+    async def test_queue_sorted_by_due_time_and_reply_reaches_the_inbox(self, client: TestClient,
+                                                                        engine: AsyncEngine, clock: Clock) -> None:
+        """Two filings land in the queue soonest-due first; a staff reply shows in the patient's inbox."""
+        p = await new_patient(client)
+        early = (await converse_http(client, p, "I need my blood pressure pill refilled", REFILL))[-1]
+        clock.now = T0 + timedelta(days=1)
+        p = await sign_in(client, p.email)  # the first session has idled out
+        later = (await converse_http(client, p, "I need my blood pressure pill refilled", REFILL))[-1]
+        gateway = client.server.app[gateway_key]
+        staff_id = await self._staff(client, engine)
+        queue = await gateway.queue(staff_id, now=clock.now)
+        assert [q["request_id"] for q in queue] == [early["request_id"], later["request_id"]]
+        assert queue[0]["patient_words"][0] == "I need my blood pressure pill refilled"
+        assert queue[0]["triage"] == "routine"
+        await gateway.reply(staff_id, early["request_id"], "Sent to mail order today.", now=clock.now)
+        inbox = (await (await client.get("/api/v1/messages")).json())["messages"]
+        by_ref = {m["request_id"]: m for m in inbox}
+        assert [r["text"] for r in by_ref[early["request_id"]]["replies"]] == ["Sent to mail order today."]
+        async with db.read(engine) as conn:
+            kinds = (await conn.execute(select(OutboxMessage.kind))).scalars().all()
+        assert "new_message" in kinds
+
+    async def test_patients_cannot_use_the_queue_and_staff_only_reply_in_their_clinic(
+            self, client: TestClient, engine: AsyncEngine) -> None:
+        """A patient asking for the queue is refused; a reply to an unknown reference is 404."""
+        from micare_bot.gateway import GatewayError
+
+        await new_patient(client)
+        gateway = client.server.app[gateway_key]
+        staff_id = await self._staff(client, engine)
+        with pytest.raises(GatewayError) as err:
+            await gateway.reply(staff_id, "R-NOPE123", "hello", now=T0)
+        assert err.value.status == 404
+        account = (await (await client.get("/api/v1/session")).json())["account_id"]
+        with pytest.raises(GatewayError) as err:
+            await gateway.queue(account, now=T0)
+        assert err.value.status == 403
