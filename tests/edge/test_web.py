@@ -439,3 +439,25 @@ class TestCareTeamQueue:
         with pytest.raises(GatewayError) as err:
             await gateway.queue(account, now=T0)
         assert err.value.status == 403
+
+
+class TestConcurrency:
+    async def test_concurrent_turns_on_one_conversation_are_serialised(self, client: TestClient,
+                                                                       engine: AsyncEngine) -> None:
+        """Eight simultaneous turns (two repeating one id) all answer; each stored once, in sequence."""
+        import asyncio
+
+        p = await new_patient(client)
+        cid = (await start(client, p))["conversation_id"]
+        ids = ["same-id", "same-id"] + [str(uuid.uuid4()) for _ in range(6)]
+        responses = await asyncio.gather(*(say(client, p, cid, "a refill please", i) for i in ids))
+        assert all(r.status in (200, 409) for r in responses)  # 409: an earlier turn closed it
+        bodies = [await r.json() for r in responses]
+        assert responses[0].status == responses[1].status and bodies[0] == bodies[1]
+        answered = {i for i, r in zip(ids, responses) if r.status == 200}
+        async with db.read(engine) as conn:
+            rows = (await conn.execute(select(Turn.seq, Turn.client_turn_id)
+                                       .where(Turn.conversation_id == cid).order_by(Turn.seq))).all()
+        assert [r.seq for r in rows] == list(range(len(rows)))
+        stored = [r.client_turn_id for r in rows[1:]]
+        assert sorted(stored) == sorted(answered) and len(stored) >= 1
