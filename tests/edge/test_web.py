@@ -461,3 +461,64 @@ class TestConcurrency:
         assert [r.seq for r in rows] == list(range(len(rows)))
         stored = [r.client_turn_id for r in rows[1:]]
         assert sorted(stored) == sorted(answered) and len(stored) >= 1
+
+
+class TestFailures:
+    async def test_tampered_state_is_a_clean_500_without_details(self, client: TestClient, engine: AsyncEngine,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+        """A ciphertext swapped between rows fails authentication: a JSON 500, no trace, no text in the log."""
+        from sqlalchemy import update
+
+        from micare_bot.store.schema import Conversation
+
+        p = await new_patient(client)
+        a = (await start(client, p))["conversation_id"]
+        b = (await start(client, p))["conversation_id"]
+        async with db.write(engine) as conn:
+            sealed = (await conn.execute(select(Conversation.state_enc).where(Conversation.id == b))).scalar_one()
+            await conn.execute(update(Conversation).where(Conversation.id == a).values(state_enc=sealed))
+        resp = await say(client, p, a, "my secret symptom words")
+        assert resp.status == 500
+        body = await resp.json()
+        assert body == {"error": {"code": "internal",
+                                  "message": "Something went wrong on our side. Please try again."}}
+        assert "DecryptionError" in caplog.text and "secret symptom" not in caplog.text
+
+    async def test_filing_is_all_or_nothing(self, client: TestClient, engine: AsyncEngine) -> None:
+        """If the outbox row cannot be written, no queue row, no status change and no turn are kept."""
+        from sqlalchemy import text as sql_text
+
+        from micare_bot.store.schema import Conversation
+
+        p = await new_patient(client)
+        cid = (await start(client, p))["conversation_id"]
+        text, result = "I need my blood pressure pill refilled", {}
+        for _ in range(20):
+            result = await (await say(client, p, cid, text)).json()
+            if result["awaiting"] == "confirm":
+                break
+            text = answer_for(result, REFILL)
+        assert result["awaiting"] == "confirm"
+        async with db.write(engine) as conn:  # the database refuses new outbox rows from now on
+            if conn.dialect.name == "sqlite":
+                await conn.execute(sql_text("CREATE TRIGGER outbox_down BEFORE INSERT ON outbox "
+                                            "BEGIN SELECT RAISE(ABORT, 'outbox down'); END"))
+            else:
+                await conn.execute(sql_text("CREATE FUNCTION outbox_down() RETURNS trigger LANGUAGE plpgsql AS "
+                                            "$$ BEGIN RAISE EXCEPTION 'outbox down'; END $$"))
+                await conn.execute(sql_text("CREATE TRIGGER outbox_down BEFORE INSERT ON outbox "
+                                            "FOR EACH ROW EXECUTE FUNCTION outbox_down()"))
+        turns_before = await count(engine, Turn)
+        resp = await say(client, p, cid, "yes", "confirm-1")
+        assert resp.status == 500
+        assert await count(engine, CareRequest) == 0
+        assert await count(engine, Turn) == turns_before
+        async with db.read(engine) as conn:
+            status = (await conn.execute(select(Conversation.status).where(Conversation.id == cid))).scalar_one()
+        assert status == "confirming"
+        assert (await audit.verify(engine)).ok
+        async with db.write(engine) as conn:  # the outbox is back: the retry files once
+            await conn.execute(sql_text("DROP TRIGGER outbox_down" if conn.dialect.name == "sqlite"
+                                        else "DROP TRIGGER outbox_down ON outbox"))
+        retry = await (await say(client, p, cid, "yes", "confirm-1")).json()
+        assert retry["status"] == "filed" and await count(engine, CareRequest) == 1
