@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from .clinic_settings import ClinicFileError
 from .config import PACKAGE_DIR, ConfigError, Settings
 
 DEMO_PATIENTS = PACKAGE_DIR / "data" / "demo_patients.json"
@@ -57,7 +58,7 @@ def _run(coro_fn: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[a
         _logging()
         try:
             return asyncio.run(coro_fn(args))
-        except ConfigError as exc:
+        except (ConfigError, ClinicFileError) as exc:
             print(f"micare-bot: {exc}", file=sys.stderr)
             return 2
 
@@ -144,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log_class=AccessLogger,
                     print=ready)
-    except ConfigError as exc:
+    except (ConfigError, ClinicFileError) as exc:
         print(f"micare-bot: {exc}", file=sys.stderr)
         return 2
     return 0

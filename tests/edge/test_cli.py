@@ -97,3 +97,15 @@ class TestCommands:
         assert run("audit", "verify") == 1
         out = capsys.readouterr().out
         assert "BROKEN at record 4" in out
+
+
+def test_bad_clinic_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken clinic file stops seed-demo with a message naming the problem, not a traceback."""
+    bad = tmp_path / "clinic.yaml"
+    bad.write_text("slug: x\nname: X\ntimezone: Mars/Olympus\n")
+    monkeypatch.setenv("MICARE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("MICARE_KEY_FILE", str(tmp_path / "keys.json"))
+    assert run("db", "upgrade") == 0
+    assert run("seed-demo", "--clinic-file", str(bad)) == 2
+    assert "'hours' must map days" in capsys.readouterr().err
