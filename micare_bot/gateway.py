@@ -20,8 +20,8 @@ Either all of it commits or none of it does.
 from __future__ import annotations
 
 import secrets
-import uuid
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from micare_bot.service_cli import DEMO_PASSWORD
 
