@@ -19,6 +19,7 @@ from . import conversation as core
 from .channels import keys as K
 from .channels.email import OutboxSender
 from .channels.web import error_middleware, headers_middleware, setup_routes
+from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
 from .gateway import Gateway
@@ -85,4 +86,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     if send_mail:
         app.cleanup_ctx.append(outbox_ctx)
     setup_routes(app)
+    setup_widget(app)
     return app
