@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from ..models import Classification
 from .lexicon import Lexicon, Message
 
-# Confidence = top / (top + runner-up + SMOOTHING): one strong phrase alone
-# (weight 4) gives 0.67, two competing strong phrases give 0.4.
+# Confidence = top / (top + runner-up + SMOOTHING): one explicit request alone
+# (weight 8) gives 0.8, two competing requests of the same weight about 0.44.
 SMOOTHING = 2.0
 CLARIFY_BELOW = 0.5
-
 
 # An intent's score is its strongest entry plus DECAY times the next, DECAY**2
 # times the one after, and so on: corroborating phrases still count, but a
@@ -17,15 +18,15 @@ CLARIFY_BELOW = 0.5
 # request ("can I get in"). See the weight tiers in intents.yaml.
 DECAY = 0.6
 
-
 # Symptoms the patient says they do NOT have ("no fever, just need a refill")
 # are common in requests of every kind; a symptom phrase right after one of
 # these words counts for nothing.
 NEGATABLE = frozenset({"symptom"})
-_NEGATORS = {"no": 2, "without": 2, "nor": 2, "never": 1, "not": 1, "denies": 2, "zero": 2}
+_NEGATORS = {"no": 2, "without": 2, "nor": 2, "never": 1, "not": 1, "denies": 2, "zero": 2, "sin": 2}
 
 
-def _negated(lattice, start: int) -> bool:
+def _negated(lattice: Sequence[Sequence[tuple[str, int]]], start: int) -> bool:
+    """Whether the words just before `start` deny what follows ("no fever")."""
     for back in (1, 2):
         if start - back < 0:
             break
@@ -46,9 +47,12 @@ def _combine(weights: list[float]) -> float:
 
 def classify(message: Message, lexicon: Lexicon) -> Classification:
     """The most likely intent and how sure we are (0..1)."""
-    found: dict[str, list[float]] = {}
+    # Per intent, the best weight for each distinct span of words: entries
+    # that match exactly the same words ("labs" as {test}, as "labs" and as
+    # "lab") are one piece of evidence, not three.
+    best: dict[tuple[str, int, int, int], float] = {}
     seen: set[int] = set()
-    for lattice in message.lattices:
+    for clause, lattice in enumerate(message.lattices):
         for match in lexicon.intent_index.find(lattice):
             phrase = match.payload
             if phrase.entry in seen:
@@ -56,7 +60,11 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
             if phrase.intent in NEGATABLE and _negated(lattice, match.start):
                 continue  # "no fever": an absent symptom is no evidence of a symptom question
             seen.add(phrase.entry)
-            found.setdefault(phrase.intent, []).append(phrase.weight)
+            key = (phrase.intent, clause, match.start, match.end)
+            best[key] = max(best.get(key, 0.0), phrase.weight)
+    found: dict[str, list[float]] = {}
+    for (intent, *_), weight in best.items():
+        found.setdefault(intent, []).append(weight)
     scores = {intent: _combine(weights) for intent, weights in found.items()}
     if not scores:
         return Classification("other", 0.0, {})

@@ -168,6 +168,20 @@ class PhraseIndex(Generic[T]):
         root = self._trie
         n = len(lattice)
         found: list[tuple[int, int, object]] = []
+        if all(len(alts) == 1 for alts in lattice):
+            # the common case, no drug or test names: a plain walk per start
+            tokens = [alts[0][0] for alts in lattice]
+            for start in range(n):
+                node = root
+                for pos in range(start, n):
+                    node = node.get(tokens[pos])
+                    if node is None:
+                        break
+                    payloads = node.get(None)
+                    if payloads:
+                        for payload in payloads:
+                            found.append((start, pos + 1, payload))
+            return found
         for start in range(n):
             frontier: list[tuple[dict[object, Any], int]] = [(root, start)]
             while frontier:
