@@ -75,7 +75,10 @@ def load_raw(extra_dirs: Sequence[Path] = ()) -> tuple[dict[str, Any], str]:
     digest = hashlib.sha256()
     merged: dict[str, Any] = {}
     for name in DATA_FILES:
-        sources = [DATA_DIR / name] + [Path(d) / name for d in extra_dirs]
+        stem = name.removesuffix(".yaml")
+        # a package file may be split: triage.yaml, then triage_*.yaml in name order
+        sources = [DATA_DIR / name, *sorted(DATA_DIR.glob(f"{stem}_*.yaml"))]
+        sources += [Path(d) / name for d in extra_dirs]
         data: Any = {}
         for path in sources:
             if not path.exists():
