@@ -7,7 +7,7 @@ import base64
 import os
 import secrets
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -47,15 +47,50 @@ async def reset_postgres(url: str) -> None:
         await engine.dispose()
 
 
+async def _admin(url: str, *statements: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port or 5432,
+                                 database=u.database)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of this test run's own next to MICARE_TEST_DATABASE_URL, dropped at the end,
+    so two test runs on one PostgreSQL server never wipe each other's tables."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.engine import make_url
+
+    assert PG_URL is not None
+    base = make_url(PG_URL)
+    name = f"{base.database}_edge_{os.getpid()}"
+    def admin(*statements: str) -> None:  # in a thread: the fixture may be set up inside a running loop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _admin(PG_URL, *statements)).result()
+
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database on each backend."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'micare.db'}"
     else:
-        assert PG_URL is not None
-        await reset_postgres(PG_URL)
-        yield PG_URL
+        url = request.getfixturevalue("pg_url")
+        await reset_postgres(url)
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from micare_bot import service_cli
 from micare_bot.store import db
 from micare_bot.store.crypto import load_key_file
 
-from .conftest import BACKENDS, PG_URL, reset_postgres
+from .conftest import BACKENDS, reset_postgres
 
 
 def run(*argv: str) -> int:
@@ -31,9 +31,9 @@ def cli_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     if request.param == "sqlite":
         monkeypatch.setenv("MICARE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     else:
-        assert PG_URL
-        asyncio.run(reset_postgres(PG_URL))
-        monkeypatch.setenv("MICARE_DATABASE_URL", PG_URL)
+        url = request.getfixturevalue("pg_url")
+        asyncio.run(reset_postgres(url))
+        monkeypatch.setenv("MICARE_DATABASE_URL", url)
     monkeypatch.setenv("MICARE_KEY_FILE", str(key_file))
     for name in ("MICARE_KEYS", "MICARE_INDEX_KEY", "MICARE_SMTP_HOST", "MICARE_SETTINGS_FILE"):
         monkeypatch.delenv(name, raising=False)
