@@ -140,6 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready(_: str) -> None:
         print(f"micare-bot gateway ready on http://{settings.host}:{settings.port} "
               f"(public URL {settings.base_url}); Ctrl-C stops it", flush=True)
+        print(f"patient chat demo (a stand-in clinic page with the widget): {settings.base_url}/demo", flush=True)
 
     print("micare-bot gateway starting (loading the conversation engine) ...", flush=True)
     try:

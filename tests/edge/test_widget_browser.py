@@ -304,11 +304,11 @@ async def test_refill_typed_then_by_quick_replies_with_the_keyboard(browser: "Br
     v.check_clean()
 
 
-async def tab_to(v: Visit, label: str, limit: int = 40) -> None:
+async def tab_to(v: Visit, label: str, limit: int = 40, key: str = "Tab") -> None:
     """Press Tab until the focused control is the button named ``label``; its focus must be visible."""
     frame = v.panel_frame()
     for _ in range(limit):
-        await v.page.keyboard.press("Tab")
+        await v.page.keyboard.press(key)
         focused = await frame.evaluate(
             "() => { const e = document.activeElement; if (!e || e === document.body) return null;"
             " const s = getComputedStyle(e); return {text: e.textContent.trim(), tag: e.tagName,"
@@ -539,3 +539,140 @@ async def test_frame_ancestors_allow_only_the_configured_clinic_site(browser: "B
     for f in frames:
         assert await f.locator("#login-form").count() == 0, "the panel loaded in a site that is not allowed"
     assert any("frame-ancestors" in m for m in blocked.console_all), blocked.console_all
+
+
+MARIA = "maria.santos@example.com"  # two children on the account: "Who is this for?" comes with buttons
+
+INTAKES = [
+    pytest.param("Appointment", {"patient": "Lucas", "reason": "ear check", "preferred_time": "Mornings",
+                                 "visit_type": "Video visit"},
+                 "filed", {"patient": "Lucas", "visit_type": "virtual", "reason": "ear check"}, id="appointment"),
+    pytest.param("Medication refill", {"patient": "Me", "medication": "Norethindrone 0.35 mg tablet",
+                                       "pharmacy": ["Mail order", "Base pharmacy"],
+                                       "confirm": ["Change", "Confirm"], "change": "Pharmacy"},
+                 "filed", {"patient": "self", "medication": "Norethindrone 0.35 mg tablet",
+                           "pharmacy": "Base pharmacy"}, id="refill-with-a-change"),
+    pytest.param("I want my lab results", {"patient": "Sophie", "test": "blood count", "test_date": "Not sure"},
+                 "filed", {"patient": "Sophie", "test": "lab"}, id="results"),
+    pytest.param("Immunization record", {"patient": "Lucas", "purpose": "Travel", "delivery": "Mail"},
+                 "filed", {"patient": "Lucas", "purpose": "travel", "delivery": "mail"}, id="immunization_copy"),
+    pytest.param("I have had a rash on my arm", {"patient": "Me", "onset": "A few days ago", "severity": "Moderate",
+                                                 "self_care": "Nothing yet"},
+                 "filed", {"patient": "self", "severity": "moderate", "symptom": "rash"}, id="symptom"),
+    pytest.param("Message to my care team", {"message": "A question about my bill", "patient": "Me"},
+                 "filed", {"patient": "self", "message": "bill"}, id="other"),
+    pytest.param("Medication refill", {"patient": "Me", "medication": "Escitalopram 10 mg tablet",
+                                       "pharmacy": "Mail order", "confirm": "Cancel"},
+                 "cancelled", {}, id="cancel-at-read-back"),
+]
+
+
+@pytest.mark.parametrize("opening, answers, outcome, expected", INTAKES)
+async def test_every_intake_keyboard_only(browser: "Browser", gateway: Gateway, opening: str,
+                                          answers: dict[str, Any], outcome: str, expected: dict[str, str]) -> None:
+    """Each intake of SPEC §2, keyboard only: quick replies reached with Shift+Tab, answers typed."""
+    v = await visit(browser, gateway)
+    await v.open_demo()
+    await v.login(MARIA)
+    queues = {k: list(a) if isinstance(a, list) else [a] for k, a in answers.items()}
+
+    async def answer(text: str) -> None:
+        if text in await v.replies():
+            await tab_to(v, text, key="Shift+Tab")
+        else:
+            await expect(v.frame.get_by_label("Your message", exact=True)).to_be_focused()
+            await v.page.keyboard.type(text)
+        await v.page.keyboard.press("Enter")
+        await v.settled()
+
+    await answer(opening)
+    cid = await v.conversation_id()
+    for _ in range(15):
+        state = await gateway.transcript(MARIA, cid)
+        if state["status"] in {"filed", "cancelled", "redirected"}:
+            break
+        queue = queues.get(state["awaiting"] or "", [])
+        text = queue.pop(0) if len(queue) > 1 else (queue[0] if queue else
+                                                     "Confirm" if state["awaiting"] == "confirm" else "I don't know")
+        await answer(text)
+    assert state["status"] == outcome, state
+    filed = await requests_of(gateway, MARIA)
+    if outcome == "filed":
+        await expect(v.frame.locator("#card")).to_contain_text("Request sent")
+        assert len(filed) == 1
+        for name, value in expected.items():
+            assert value.lower() in str(filed[0]["fields"].get(name, "")).lower(), (name, filed[0]["fields"])
+    else:
+        assert filed == []
+        await expect(v.frame.get_by_role("button", name="Start a new request")).to_be_visible()
+    v.check_clean()
+
+
+@pytest.mark.parametrize("words, heading, first", [
+    ("I want to kill myself", "Please reach out now", "tel:988"),
+    ("my son swallowed bleach", "Call Poison Control now", "tel:18002221222"),
+    ("I have had a fever of 103 for three days", "You need care today", "tel:18008742273"),
+], ids=["crisis", "poison", "same_day"])
+async def test_each_urgent_level_puts_its_number_first(browser: "Browser", gateway: Gateway, words: str,
+                                                       heading: str, first: str) -> None:
+    """Mid-flow, an urgent answer pre-empts the refill: the level's number comes first, 911 is still there."""
+    v = await visit(browser, gateway, PHONE)
+    await v.open_demo()
+    await v.login(JORDAN)
+    await v.say("I need a refill")
+    box = v.frame.get_by_label("Your message", exact=True)
+    await box.fill(words)
+    await box.press("Enter")
+    await expect(v.frame.get_by_role("heading", name=heading)).to_be_focused()
+    await expect(v.frame.locator("#redirect-primary")).to_have_attribute("href", first)
+    await expect(v.frame.locator("#redirect-numbers a[href='tel:911']")).to_have_count(1)
+    await v.axe(f"redirect ({heading})")
+    assert await gateway.count(CareRequest) == 0
+    v.check_clean()
+
+
+async def block_websockets(v: Visit) -> list[str]:
+    """Every WebSocket handshake fails, as behind a proxy that does not pass them."""
+    tried: list[str] = []
+
+    async def route(ws: "WebSocketRoute") -> None:
+        tried.append(ws.url)
+        await ws.close(code=1011, reason="no websockets here")
+
+    await v.page.route_web_socket(re.compile(r".*/ws$"), route)
+    return tried
+
+
+async def test_without_websockets_the_chat_works_over_http(browser: "Browser", gateway: Gateway) -> None:
+    """WebSockets never connect: turns go by HTTP and a refill is filed."""
+    v = await visit(browser, gateway)
+    tried = await block_websockets(v)
+    await v.open_demo()
+    await v.login(JORDAN)
+    await v.say("refill my losartan to mail order")
+    await v.tap("Confirm")
+    await expect(v.frame.locator("#card")).to_contain_text("Request sent")
+    assert tried, "the widget never tried a WebSocket"
+    assert await gateway.count(CareRequest) == 1
+    v.check_clean()
+
+
+async def test_a_message_typed_offline_goes_out_once_when_back_online(browser: "Browser", gateway: Gateway) -> None:
+    """Offline, the typed message waits (and says so); back online it is sent once, with its first id."""
+    v = await visit(browser, gateway)
+    await block_websockets(v)
+    await v.open_demo()
+    await v.login(JORDAN)
+    await v.page.context.set_offline(True)
+    box = v.frame.get_by_label("Your message", exact=True)
+    await box.fill("refill my losartan to the base pharmacy")
+    await box.press("Enter")
+    await expect(v.frame.locator("#status")).to_contain_text("Connection lost")
+    await expect(v.frame.locator("#log li[data-pending]")).to_have_count(1)
+    await v.page.context.set_offline(False)
+    await v.settled()
+    assert await v.replies() == ["Confirm", "Change", "Cancel"]
+    cid = await v.conversation_id()
+    words = [e["text"] for e in (await gateway.transcript(JORDAN, cid))["transcript"] if e["from"] == "patient"]
+    assert words == ["refill my losartan to the base pharmacy"]
+    v.check_clean()
