@@ -403,6 +403,7 @@ class Engine:
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
                     return None
                 return cleaned, None
+            value = extract.pharmacy(self.lexicon, message, named_only=True)
             return (value, None) if value else None
         if kind == "test":
             value = extract.test_name(self.lexicon, message)
@@ -594,7 +595,7 @@ class Engine:
             match = extract.medication(self.lexicon, msg, t.patient.medications)
             return (match.value, None) if match and match.value and match.value in t.patient.medications else None
         if spec.kind == "pharmacy":
-            value = extract.pharmacy(self.lexicon, msg)
+            value = extract.pharmacy(self.lexicon, msg, named_only=True)
             if value is None:
                 return None
             cleaned = extract.clean_answer(msg.text)

@@ -156,9 +156,15 @@ def _with_strength(message: Message, clause: int, end: int, typed: str) -> str:
 # -- pharmacy, test, patient --------------------------------------------------------
 
 
-def pharmacy(lexicon: Lexicon, message: Message) -> str | None:
-    """A pharmacy named in the words: "Mail order", or the words around the name."""
+def pharmacy(lexicon: Lexicon, message: Message, *, named_only: bool = False) -> str | None:
+    """A pharmacy named in the words: "Mail order", or the words around the name.
+
+    With `named_only`, the bare word "pharmacy" ("the pharmacy says I need a new
+    script") does not count: only a named one (base, mail order, CVS …) does.
+    """
     found = _matches(lexicon.pharmacy_index, message)
+    if named_only:
+        found = [(c, m) for c, m in found if m.payload != "generic"]
     if not found:
         return None
     kinds = {m.payload for _, m in found}
@@ -194,9 +200,24 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
     words = message.words[c]
     start = m.start
-    while start > 0 and words[start - 1] not in _STOP and m.start - start < 2:
+    while start > 0 and words[start - 1] in _TEST_QUALIFIERS and m.start - start < 2:
         start -= 1
-    return " ".join(words[start:m.end])
+    end = m.end
+    # "x-ray of my left foot", "bloodwork to check her iron"
+    tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
+    if tail:
+        return " ".join(words[start:end]) + " " + tail.group(0).strip()
+    return " ".join(words[start:end])
+
+
+_TEST_TAIL_RE = re.compile(
+    r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right)\s+){0,2}[a-z0-9]+"
+)
+_TEST_QUALIFIERS = frozenset(
+    "chest foot knee abdominal pelvic head brain lumbar spine back hip shoulder hand wrist ankle neck breast "
+    "thyroid kidney liver heart cardiac lung sleep stress fasting urine stool skin mole annual routine left right "
+    "dental sinus leg arm elbow finger toe renal carotid abdomen prostate bone".split()
+)
 
 
 def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
