@@ -4,21 +4,31 @@ Rules and cues live in ``data/triage.yaml``. This module compiles them once
 and evaluates a message: find rule phrases per clause, drop the mentions that
 are negated, historical, hypothetical, educational, about a report or
 resolved, and return the most urgent level that still fires.
+
+Cues, features and rule phrases share one phrase index, so a clause is
+scanned once. Rules are tried from the most urgent level down and the first
+that fires decides. Readings in numbers (temperature, glucose, pulse, blood
+pressure, an infant's age, a duration, a pill count) are computed here and
+scoped by their clause like any phrase. Everything is pure and synchronous.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from ..models import TriageResult
+from ..text import raw_tokens, split_clauses, split_sentences
 from .lexicon import Lexicon, LexiconError, Message
 from .phrases import Match, PhraseIndex, TemplateError
 
 SCOPES = ("negation", "history", "educational", "conditional", "records", "resolved")
 CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
-COMPUTED_FEATURES = ("infant_under_3_months", "fever_100_4", "fever_103", "days_3_plus")
+COMPUTED_FEATURES = (
+    "infant_under_3_months", "fever_100_4", "fever_102", "fever_103", "days_3_plus",
+    "glucose_300", "glucose_under_55", "pill_count_10", "bp_180", "pulse_abnormal",
+)
 
 
 @dataclass(frozen=True)
@@ -52,14 +62,14 @@ class Triage:
         self.priority: tuple[str, ...] = tuple(data.get("priority") or ())
         cues = data.get("cues") or {}
         self.negation_window = int(cues.get("negation_window", 5))
-        self.cue_index: PhraseIndex[str] = PhraseIndex(lexicon.shorthand)
+        # cues, features and rule parts share one index: one scan per clause
+        self.index: PhraseIndex[Any] = PhraseIndex(lexicon.shorthand)
         for kind in ("negation", "pseudo_negation", "present", *SCOPES[1:]):
             templates = cues.get(kind)
             if not isinstance(templates, list):
                 raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
-            self.cue_index.add_all(templates, kind)
+            self.index.add_all(templates, ("c", kind))
 
-        self.feature_index: PhraseIndex[str] = PhraseIndex(lexicon.shorthand)
         self.feature_alias: dict[str, tuple[str, ...]] = {}
         features = data.get("features") or {}
         for name, templates in features.items():
@@ -68,10 +78,27 @@ class Triage:
                 if ref not in features and ref not in COMPUTED_FEATURES:
                     raise LexiconError(f"triage.yaml: feature {name} names unknown feature {ref}")
             self.feature_alias[name] = refs
-            self.feature_index.add_all([t for t in templates if not t.startswith("@")], name)
+            self.index.add_all([t for t in templates if not t.startswith("@")], ("f", name))
+
+        # aliases in dependency order, so one pass resolves chains of references
+        self.alias_order: list[tuple[str, tuple[str, ...]]] = []
+        done: set[str] = set()
+
+        def visit(name: str, path: tuple[str, ...] = ()) -> None:
+            if name in done or name not in self.feature_alias:
+                return
+            if name in path:
+                raise LexiconError(f"triage.yaml: feature {name} refers to itself")
+            for ref in self.feature_alias[name]:
+                visit(ref, path + (name,))
+            done.add(name)
+            if self.feature_alias[name]:
+                self.alias_order.append((name, self.feature_alias[name]))
+
+        for name in self.feature_alias:
+            visit(name)
 
         self.rules: list[Rule] = []
-        self.rule_index: PhraseIndex[tuple[int, str, int]] = PhraseIndex(lexicon.shorthand)
         seen: set[str] = set()
         for i, raw in enumerate(data.get("rules") or ()):
             rule = self._compile_rule(i, raw, features)
@@ -79,9 +106,11 @@ class Triage:
                 raise LexiconError(f"triage.yaml: duplicate rule id {rule.id}")
             seen.add(rule.id)
             self.rules.append(rule)
-            for level in (rule.level,):
-                if level not in self.priority:
-                    raise LexiconError(f"triage.yaml: rule {rule.id} has unknown level {level}")
+            if rule.level not in self.priority:
+                raise LexiconError(f"triage.yaml: rule {rule.id} has unknown level {rule.level}")
+        # evaluation order: most urgent level first, file order within a level
+        self.order: tuple[int, ...] = tuple(sorted(
+            range(len(self.rules)), key=lambda i: (self.priority.index(self.rules[i].level), i)))
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
@@ -90,14 +119,14 @@ class Triage:
         if unknown:
             raise LexiconError(f"triage.yaml: rule {rid} has unknown scopes {sorted(unknown)}")
         phrases = raw.get("phrases") or []
-        self.rule_index.add_all(phrases, (i, "phrase", 0))
+        self.index.add_all(phrases, ("r", i, "phrase", 0))
         near = raw.get("near") or {}
         groups = near.get("groups") or []
         for g, templates in enumerate(groups):
-            self.rule_index.add_all(templates, (i, "group", g))
+            self.index.add_all(templates, ("r", i, "group", g))
         requires = raw.get("requires_any") or []
-        self.rule_index.add_all(requires, (i, "requires", 0))
-        self.rule_index.add_all(raw.get("unless") or [], (i, "unless", 0))
+        self.index.add_all(requires, ("r", i, "requires", 0))
+        self.index.add_all(raw.get("unless") or [], ("r", i, "unless", 0))
         all_features = tuple(raw.get("all") or ())
         for name in all_features:
             if name not in features and name not in COMPUTED_FEATURES:
@@ -119,19 +148,34 @@ class Triage:
 
     def assess(self, message: Message) -> TriageResult:
         """The most urgent level any unscoped red flag in the message calls for."""
-        scans = [self._cues(lattice) for lattice in message.lattices]
+        scans: list[_ClauseScan] = []
+        rule_hits: dict[int, list[tuple[int, Match[Any]]]] = {}
+        feature_hits: list[tuple[int, int, str]] = []
+        for c, lattice in enumerate(message.lattices):
+            scan = _ClauseScan()
+            for m in self.index.find(lattice):
+                payload = m.payload
+                tag = payload[0]
+                if tag == "r":
+                    rule_hits.setdefault(payload[1], []).append((c, m))
+                elif tag == "c":
+                    scan.cues.setdefault(payload[1], []).append(m)
+                else:
+                    feature_hits.append((c, m.start, payload[1]))
+            scans.append(scan)
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
         for c, scan in enumerate(scans):
-            sentence_cues.setdefault(sentence_of[c], set()).update(k for k, v in scan.cues.items() if v)
+            sentence_cues.setdefault(sentence_of[c], set()).update(scan.cues)
+        listed = self._list_negated(message, scans)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
-            scan = scans[c]
-            if "negation" in scopes and self._negated(scan, start):
+            cues = scans[c].cues
+            if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(scans[c], start))):
                 return False
-            for scope in ("history", "records"):
-                if scope in scopes and scan.cues.get(scope):
-                    if scope == "history" and scan.cues.get("present"):
+            for scope in CLAUSE_SCOPES:
+                if scope in scopes and scope in cues:
+                    if scope == "history" and "present" in cues:
                         continue
                     return False
             in_sentence = sentence_cues[sentence_of[c]]
@@ -140,43 +184,37 @@ class Triage:
                     return False
             return True
 
-        fired: dict[str, str] = {}
-        rule_hits: dict[int, list[tuple[int, Match[tuple[int, str, int]]]]] = {}
-        for c, lattice in enumerate(message.lattices):
-            for m in self.rule_index.find(lattice):
-                rule_hits.setdefault(m.payload[0], []).append((c, m))
-
-        features = self._features(message, scans, live)
-        for i, rule in enumerate(self.rules):
-            if rule.level in fired:
+        features: set[str] | None = None
+        for i in self.order:
+            rule = self.rules[i]
+            hits = rule_hits.get(i)
+            if hits is None and not rule.all_features:
                 continue
-            hits = rule_hits.get(i, [])
-            if self._rule_fires(rule, hits, features, live):
-                fired[rule.level] = rule.id
-        for level in self.priority:
-            if level in fired:
-                return TriageResult(level, fired[level])
+            if rule.all_features and features is None:
+                features = self._features(message, feature_hits, live)
+            if self._rule_fires(rule, hits or [], features or set(), live):
+                return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
-    def _rule_fires(self, rule: Rule, hits: list[tuple[int, Match[tuple[int, str, int]]]],
+    def _rule_fires(self, rule: Rule, hits: list[tuple[int, Match[Any]]],
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
-        if rule.has_requires and not any(m.payload[1] == "requires" for _, m in hits):
+        if rule.has_requires and not any(m.payload[2] == "requires" for _, m in hits):
             return False
-        unless_clauses = {c for c, m in hits if m.payload[1] == "unless"}
+        unless_clauses = {c for c, m in hits if m.payload[2] == "unless"}
         if rule.has_phrases:
             for c, m in hits:
-                if m.payload[1] == "phrase" and c not in unless_clauses and live(c, m.start, rule.scopes):
+                if m.payload[2] == "phrase" and c not in unless_clauses and live(c, m.start, rule.scopes):
                     return True
         if rule.groups:
             by_clause: dict[int, dict[int, list[Match[Any]]]] = {}
             for c, m in hits:
-                if m.payload[1] == "group" and c not in unless_clauses:
-                    by_clause.setdefault(c, {}).setdefault(m.payload[2], []).append(m)
+                if m.payload[2] == "group" and c not in unless_clauses:
+                    by_clause.setdefault(c, {}).setdefault(m.payload[3], []).append(m)
             for c, groups in by_clause.items():
                 if len(groups) == rule.groups and self._near(c, groups, rule, live):
                     return True
         if rule.all_features:
-            return all(self._has_feature(name, features) for name in rule.all_features)
+            return all(name in features for name in rule.all_features)
         return False
 
     def _near(self, c: int, groups: dict[int, list[Match[Any]]], rule: Rule, live) -> bool:  # type: ignore[no-untyped-def]
@@ -194,25 +232,65 @@ class Triage:
                     return True
         return False
 
-    def _has_feature(self, name: str, features: set[str]) -> bool:
-        if name in features:
-            return True
-        return any(self._has_feature(alias, features) for alias in self.feature_alias.get(name, ()))
-
-    def _features(self, message: Message, scans: list[_ClauseScan], live) -> set[str]:  # type: ignore[no-untyped-def]
-        found = set(computed_features(message.analysed.folded))
+    def _features(self, message: Message, feature_hits: list[tuple[int, int, str]], live) -> set[str]:  # type: ignore[no-untyped-def]
         all_scopes = frozenset(SCOPES)
-        for c, lattice in enumerate(message.lattices):
-            for m in self.feature_index.find(lattice):
-                if m.payload not in found and live(c, m.start, all_scopes):
-                    found.add(m.payload)
+        folded = message.analysed.folded
+        found: set[str] = set()
+        has_units = _UNITS_RE.search(folded) is not None
+        if _NEWBORN_RE.search(folded) or (has_units and _infant(folded)):
+            found.add("infant_under_3_months")
+        if (has_units or "day" in folded or "since" in folded) and _days_3_plus(folded):
+            found.add("days_3_plus")
+        if _DIGIT_RE.search(folded):
+            # readings are scoped like phrases: "fever of 104 last month, all better" is history
+            clauses = _clause_texts(folded)
+            scoped = len(clauses) == len(message.lattices)
+            has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+            for c, text in enumerate(clauses):
+                names = list(_reading_features(text, has_context))
+                if names and (not scoped or live(c, 0, all_scopes)):
+                    found.update(names)
+            for c, start in _pill_counts(message.lattices):
+                if live(c, start, all_scopes):
+                    found.add("pill_count_10")
+                    break
+        for c, start, name in feature_hits:
+            if name not in found and live(c, start, all_scopes):
+                found.add(name)
+        for name, refs in self.alias_order:  # "@fever" style references, resolved once
+            if name not in found and any(ref in found for ref in refs):
+                found.add(name)
         return found
 
-    def _cues(self, lattice) -> _ClauseScan:  # type: ignore[no-untyped-def]
-        scan = _ClauseScan()
-        for m in self.cue_index.find(lattice):
-            scan.cues.setdefault(m.payload, []).append(m)
-        return scan
+    def _list_negated(self, message: Message, scans: list[_ClauseScan]) -> set[int]:
+        """Clauses that only continue a negated list: "no fever, chills or cough".
+
+        A comma splits the list into clauses; a short clause that closes it
+        with "or"/"nor" (or is a bare item between two such clauses) takes the
+        negation of the clause the list started in.
+        """
+        clauses = message.analysed.clauses
+        sentence_of = message.analysed.sentence_of
+        listed: set[int] = set()
+        # "any chest pain? no." - a bare "no" answers (and negates) the sentence before it
+        for c in range(1, len(clauses)):
+            if sentence_of[c] != sentence_of[c - 1] and set(clauses[c]) <= _BARE_NO \
+                    and (c + 1 == len(clauses) or sentence_of[c + 1] != sentence_of[c]):
+                listed.update(k for k in range(c) if sentence_of[k] == sentence_of[c - 1])
+        for c in range(1, len(clauses)):
+            if sentence_of[c] != sentence_of[c - 1] or len(clauses[c]) > 6:
+                continue
+            prev = scans[c - 1].cues
+            prev_negated = (c - 1) in listed or (bool(prev.get("negation")) and not prev.get("pseudo_negation"))
+            if not prev_negated:
+                continue
+            words = clauses[c]
+            if "or" in words or "nor" in words:
+                listed.add(c)
+            elif c + 1 < len(clauses) and sentence_of[c + 1] == sentence_of[c] and len(clauses[c + 1]) <= 6 \
+                    and ("or" in clauses[c + 1] or "nor" in clauses[c + 1]):
+                listed.add(c)  # the middle item of "no a, b, or c"
+        return listed
 
     def _negated(self, scan: _ClauseScan, start: int) -> bool:
         pseudo = scan.cues.get("pseudo_negation", [])
@@ -223,6 +301,9 @@ class Triage:
                 continue
             return True
         return False
+
+
+_BARE_NO = frozenset({"no", "nope", "nah", "none", "negative", "not", "never"})
 
 
 def _gap(a: Match[Any], b: Match[Any]) -> int:
@@ -244,9 +325,12 @@ _NUMBER_WORDS = {
 _NUM = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _INFANT_RE = re.compile(
     rf"\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks|month|months|mo|mos)[\s-]*old\b"
-    rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is|was|turned)\s+(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks)\b"
+    rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks)\b(?!\s+ago)"
+    rf"|\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks)[\s-]*(?:old\s+)?(?:baby|infant|newborn|son|daughter|boy|girl)\b"
     rf"|\(\s*{_NUM}\s*(day|days|week|weeks|wk|wks)\s*(?:old)?\s*\)"
 )
+_UNITS_RE = re.compile(r"\b(?:days?|nights?|weeks?|wks?|months?|mos?|old|third|fourth|fifth|sixth|seventh|3rd|4th|5th|6th|7th)\b")
+_DIGIT_RE = re.compile(r"\d")
 _NEWBORN_RE = re.compile(r"\b(newborn|neonate|new born)\b")
 _TEMP_RE = re.compile(r"(?<![\d/.])(\d{2,3}(?:\.\d)?)\s*(°|degrees|deg|f\b|c\b|fahrenheit|celsius)?")
 _FEVER_CONTEXT_RE = re.compile(
@@ -257,6 +341,8 @@ _DAYS_RE = re.compile(
     r"|\b(a|one|over a|more than a|almost a|nearly a|about a)\s+(week|whole week)\b"
     r"|\b(third|3rd|fourth|4th|fifth|5th|sixth|6th|seventh|7th)\s+(day|night)\b"
     r"|\bsince\s+last\s+(week|weekend)\b"
+    r"|\b(all|the whole|this whole|this entire|the entire|all this) (week)\b|\bfor (days)\b"
+    r"|\b(day|night)\s+(3|4|5|6|7|8|9|10|three|four|five|six|seven)\b"
 )
 
 
@@ -272,17 +358,45 @@ def _num(token: str) -> float | None:
         return None
 
 
+def _clause_texts(folded: str) -> list[str]:
+    """The folded text of each clause, in the order `analyse` numbers them."""
+    return [clause for sentence in split_sentences(folded) for clause in split_clauses(sentence)
+            if raw_tokens(clause)]
+
+
 def computed_features(folded: str) -> Iterable[str]:
-    """Features read from numbers: an infant's age, a temperature, a duration."""
+    """Features read from numbers: an infant's age, a temperature, a duration (unscoped)."""
     if _NEWBORN_RE.search(folded) or _infant(folded):
         yield "infant_under_3_months"
-    temp = _max_temperature_f(folded)
-    if temp is not None and temp >= 100.4:
-        yield "fever_100_4"
-    if temp is not None and temp >= 103.0:
-        yield "fever_103"
+    yield from _reading_features(folded, bool(_FEVER_CONTEXT_RE.search(folded)))
     if _days_3_plus(folded):
         yield "days_3_plus"
+
+
+def _reading_features(text: str, has_context: bool) -> Iterable[str]:
+    """Temperature and glucose features of one clause's folded text."""
+    temp = _max_temperature_f(text, has_context)
+    if temp is not None and temp >= 100.4:
+        yield "fever_100_4"
+    if temp is not None and temp >= 102.0:
+        yield "fever_102"
+    if temp is not None and temp >= 103.0:
+        yield "fever_103"
+    for m in _BP_RE.finditer(text):
+        systolic, diastolic = int(m.group(1)), int(m.group(2))
+        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 180 or diastolic >= 110):
+            yield "bp_180"
+            break
+    for m in _PULSE_RE.finditer(text):
+        rate = int(m.group(1) or m.group(2))
+        if 15 <= rate < 45 or 150 <= rate <= 260:
+            yield "pulse_abnormal"
+            break
+    glucose = _glucose_values(text)
+    if any(g >= 300 for g in glucose):
+        yield "glucose_300"
+    if any(g < 55 for g in glucose):
+        yield "glucose_under_55"
 
 
 def _infant(folded: str) -> bool:
@@ -302,8 +416,9 @@ def _infant(folded: str) -> bool:
     return False
 
 
-def _max_temperature_f(folded: str) -> float | None:
-    has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:
+    if has_context is None:
+        has_context = bool(_FEVER_CONTEXT_RE.search(folded))
     best: float | None = None
     for m in _TEMP_RE.finditer(folded):
         text, unit = m.group(1), (m.group(2) or "").strip()
@@ -323,7 +438,23 @@ def _max_temperature_f(folded: str) -> float | None:
     return best
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SINCE_DAY_RE = re.compile(r"\b(?:since|started|began|start|starting|from|on)\s+(?:last\s+)?(" + "|".join(_WEEKDAYS) + r")\b")
+_TODAY_RE = re.compile(r"\b(?:today is|it is|its|now|today|this)\s+(" + "|".join(_WEEKDAYS) + r")\b")
+
+
+def _weekday_span(folded: str) -> int | None:
+    """Days from "since saturday" to "it's tuesday now", when both are named."""
+    since, today = _SINCE_DAY_RE.search(folded), _TODAY_RE.search(folded)
+    if not since or not today:
+        return None
+    return (_WEEKDAYS.index(today.group(1)) - _WEEKDAYS.index(since.group(1))) % 7
+
+
 def _days_3_plus(folded: str) -> bool:
+    span = _weekday_span(folded)
+    if span is not None and span >= 3:
+        return True
     for m in _DAYS_RE.finditer(folded):
         count, unit = m.group(1), m.group(2)
         if count is not None:
@@ -333,6 +464,54 @@ def _days_3_plus(folded: str) -> bool:
         else:
             return True  # "a week", "the third day", "since last week"
     return False
+
+
+_BP_RE = re.compile(r"(?<![\d.])(\d{2,3})\s*(?:/|over)\s*(\d{2,3})(?![\d.])")
+_PULSE_RE = re.compile(
+    r"\b(?:heart rate|heartrate|heart is beating|pulse|hr|bpm|heart beat|heartbeat)\b"
+    r"(?:\s+(?:is|was|at|of|reads?|reading|says|shows?|showed|has been|been|went|up|down|to|over|above|under|below|around|about|like|it|just|still|now|only|keeps|dropped|sitting|stuck|high|low|racing|running))*"
+    r"\s+(\d{2,3})(?![\d./])"
+    r"|(?<![\d./])(\d{2,3})\s*(?:bpm|beats (?:a|per) minute)\b"
+)
+_GLUCOSE_RE = re.compile(
+    r"\b(?:blood sugars?|sugars?|glucose|bgl?|cbg|glucometer|meter|dexcom|libre|cgm)\b"
+    r"((?:\s+(?:is|was|were|are|at|of|reads?|reading|says|said|shows?|showed|came back|has been|have been|been|went|gone|up|down|to|over|above|under|below|running|levels?|just|still|now|around|about|like|it|in the|only|high|low|morning|fasting|keeps|keep|dropped|dropping|spiked|hit|hitting|sitting|stuck))*)"
+    r"\s+(\d{2,3})(?!\s*(?:mg\b|units|carbs|grams|g\b|%|days|minutes|min\b|hours|lbs|pounds))"
+)
+
+
+def _glucose_values(folded: str) -> list[int]:
+    """Blood glucose readings in mg/dL ("sugar is 550", "glucose of 42")."""
+    return [int(m.group(2)) for m in _GLUCOSE_RE.finditer(folded)]
+
+
+_TAKE_STEMS = frozenset({"took", "taken", "swallow", "had", "ate", "pop", "down", "chug", "gave", "given"})
+_UNIT_STEMS = frozenset({"pill", "tablet", "tab", "capsul", "cap", "gummi", "{drug}"})
+_STOP_STEMS = frozenset({"mg", "mcg", "ml", "unit", "minut", "min", "hour", "day", "week", "year", "time", "and", "or", "but"})
+
+
+def _pill_counts(lattices) -> Iterator[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """(clause, word) of each "ten or more pills taken at once" ("took like 20 ibuprofen"),
+    not a daily regimen ("take 12 pills a day")."""
+    for c, lattice in enumerate(lattices):
+        n = len(lattice)
+        for i, alts in enumerate(lattice):
+            token = alts[0][0]
+            if not token.isdigit() or int(token) < 10 or int(token) > 500:
+                continue
+            if not any(lattice[j][0][0] in _TAKE_STEMS for j in range(max(0, i - 4), i)):
+                continue
+            j = i + 1  # the pill word may follow a few words on: "20 of his sleeping pills"
+            while j < n and j <= i + 4 and lattice[j][0][0] not in _STOP_STEMS \
+                    and not any(t in _UNIT_STEMS for t, _ in lattice[j]):
+                j += 1
+            if j >= n or not any(t in _UNIT_STEMS for t, _ in lattice[j]):
+                continue
+            width = max(w for t, w in lattice[j] if t in _UNIT_STEMS or t == lattice[j][0][0])
+            after = [lattice[k][0][0] for k in range(j + width, min(n, j + width + 3))]
+            if after[:1] == ["a"] or any(t in ("day", "daili", "per", "everi", "each") for t in after):
+                continue
+            yield c, i
 
 
 def load_triage(lexicon: Lexicon) -> Triage:
