@@ -676,3 +676,30 @@ async def test_a_message_typed_offline_goes_out_once_when_back_online(browser: "
     words = [e["text"] for e in (await gateway.transcript(JORDAN, cid))["transcript"] if e["from"] == "patient"]
     assert words == ["refill my losartan to the base pharmacy"]
     v.check_clean()
+
+
+async def test_launcher_keyboard_focus_escape_and_reduced_motion(browser: "Browser", gateway: Gateway) -> None:
+    """Enter on the launcher moves focus into the panel; Escape closes it and focus returns to the launcher."""
+    v = await visit(browser, gateway)
+    await v.page.goto(gateway.base + "/demo")
+    launcher = v.page.get_by_role("button", name="Chat with your care team")
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+    await launcher.focus()
+    await v.page.keyboard.press("Enter")
+    await expect(launcher).to_have_attribute("aria-expanded", "true")
+    await expect(v.frame.get_by_label("E-mail address")).to_be_focused()
+    await v.page.keyboard.type(JORDAN)
+    await v.page.keyboard.press("Tab")
+    await v.page.keyboard.type(DEMO_PASSWORD)
+    await v.page.keyboard.press("Enter")
+    await expect(v.frame.get_by_label("Your message", exact=True)).to_be_focused()
+    animation = await v.panel_frame().evaluate(
+        "() => getComputedStyle(document.querySelector('#log li.msg')).animationName")
+    assert animation == "none"  # prefers-reduced-motion: reduce
+    await v.page.keyboard.press("Escape")
+    await expect(v.page.locator("[data-micare-widget] .panel")).to_be_hidden()
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
+    await v.page.keyboard.press("Enter")  # and it opens again on the same conversation
+    await expect(v.frame.locator("#log li.msg-bot").first).to_be_visible()
+    v.check_clean()

@@ -46,6 +46,7 @@
     retryTimer: null,
     retryDelay: 1000,
     screen: "loading",
+    wantFocus: false,
     resync: false, // redraw the log from the server after the answer to a message sent before a reload
   };
 
@@ -125,6 +126,17 @@
     $("nav-chat").hidden = !signedIn || name !== "inbox";
     $("nav-logout").hidden = !signedIn || name === "login";
     $("inbox-back").hidden = !signedIn;
+    if (state.wantFocus) window.setTimeout(focusCurrent, 0);
+  }
+
+  // the loader asked for focus (the patient opened the panel): give it to the screen's first control
+  function focusCurrent() {
+    if (!state.wantFocus || state.screen === "loading") return;
+    state.wantFocus = false;
+    if (state.screen === "login") $("login-email").focus();
+    else if (state.screen === "redirect") $("redirect-title").focus();
+    else if (state.screen === "inbox") $("inbox-title").focus();
+    else focusComposer();
   }
 
   function setStatus(text) {
@@ -808,10 +820,8 @@
       });
       window.addEventListener("message", (event) => {
         if (event.source !== window.parent || !event.data || event.data.type !== "micare:focus") return;
-        if (state.screen === "login") $("login-email").focus();
-        else if (state.screen === "redirect") $("redirect-title").focus();
-        else if (state.screen === "inbox") $("inbox-title").focus();
-        else focusComposer();
+        state.wantFocus = true;
+        focusCurrent();
       });
     }
     window.addEventListener("online", () => {
