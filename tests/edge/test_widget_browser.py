@@ -703,3 +703,35 @@ async def test_launcher_keyboard_focus_escape_and_reduced_motion(browser: "Brows
     await v.page.keyboard.press("Enter")  # and it opens again on the same conversation
     await expect(v.frame.locator("#log li.msg-bot").first).to_be_visible()
     v.check_clean()
+
+
+async def test_a_message_whose_answer_was_lost_in_a_reload_is_taken_once(browser: "Browser",
+                                                                        gateway: Gateway) -> None:
+    """The server takes a turn, the page reloads before the answer arrives: after the reload the widget
+    sends the same client_turn_id again, gets the first answer, and shows the message once."""
+    v = await visit(browser, gateway)
+    await block_websockets(v)
+    await v.open_demo()
+    await v.login(JORDAN)
+    held: list[Any] = []
+    taken = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        await route.fetch()  # the server takes the turn ...
+        held.append(route)  # ... and its answer never reaches the page
+        taken.set()
+
+    await v.page.route("**/api/v1/conversations/*/turns", hold, times=1)
+    box = v.frame.get_by_label("Your message", exact=True)
+    await box.fill("refill my losartan to the base pharmacy")
+    await box.press("Enter")
+    await asyncio.wait_for(taken.wait(), 10)
+    cid = await v.conversation_id()
+    await v.page.reload()
+    await expect(v.frame.locator("#replies")).to_contain_text("Confirm")
+    await v.settled()
+    words = [e["text"] for e in (await gateway.transcript(JORDAN, cid))["transcript"] if e["from"] == "patient"]
+    assert words == ["refill my losartan to the base pharmacy"]
+    await expect(v.frame.locator("#log li.msg-patient")).to_have_count(1)
+    await expect(v.frame.locator("#log li.msg-bot.summary")).to_have_count(1)
+    v.check_clean()
