@@ -428,10 +428,15 @@ async def test_connection_drops_while_sending_and_the_message_arrives_once(brows
     v.check_clean()
 
 
+@pytest.mark.parametrize("transport", ["websocket", "http"])
 async def test_reload_and_session_expiry_come_back_to_the_same_conversation(browser: "Browser",
-                                                                           gateway: Gateway) -> None:
-    """A reload keeps the conversation; an expired session asks for sign-in, then the typed answer goes on."""
+                                                                           gateway: Gateway,
+                                                                           transport: str) -> None:
+    """A reload keeps the conversation; an expired session asks for sign-in, then the typed answer goes on
+    (the expiry seen as WebSocket close 4401, or as an HTTP 401 when WebSockets are blocked)."""
     v = await visit(browser, gateway)
+    if transport == "http":
+        await block_websockets(v)
     await v.open_demo()
     await v.login(JORDAN)
     await v.say("I need a refill")
@@ -448,7 +453,7 @@ async def test_reload_and_session_expiry_come_back_to_the_same_conversation(brow
     await box.press("Enter")
     await expect(v.frame.locator("#screen-login")).to_be_visible()
     await expect(v.frame.locator("#login-note")).to_contain_text("session has ended")
-    await v.shot("session-expired")
+    await v.shot(f"session-expired-{transport}")
     await v.axe("session expired")
     await v.frame.get_by_label("E-mail address").fill(JORDAN)
     await v.frame.get_by_label("Password").fill(DEMO_PASSWORD)
@@ -734,4 +739,27 @@ async def test_a_message_whose_answer_was_lost_in_a_reload_is_taken_once(browser
     assert words == ["refill my losartan to the base pharmacy"]
     await expect(v.frame.locator("#log li.msg-patient")).to_have_count(1)
     await expect(v.frame.locator("#log li.msg-bot.summary")).to_have_count(1)
+    v.check_clean()
+
+
+async def test_sign_out_forgets_the_conversation(browser: "Browser", gateway: Gateway) -> None:
+    """Sign out ends the session and forgets the open conversation; the next patient starts afresh."""
+    v = await visit(browser, gateway, PHONE)
+    await v.open_demo()
+    await v.login(FRANK)
+    await v.frame.get_by_role("button", name="Inbox", exact=True).click()
+    await expect(v.frame.get_by_text("No requests yet")).to_be_visible()
+    await v.screen("inbox-empty")
+    await v.frame.get_by_role("button", name="Back to chat").click()
+    await v.say("I need a refill")
+    first = await v.conversation_id()
+    await v.frame.get_by_role("button", name="Sign out").click()
+    await expect(v.frame.locator("#login-note")).to_have_text("You are signed out.")
+    assert await v.panel_frame().evaluate("() => localStorage.getItem('micare.conversation.demo')") is None
+    status = await v.panel_frame().evaluate("async () => (await fetch('/api/v1/session')).status")
+    assert status == 401
+    await v.login(JORDAN)
+    assert await v.conversation_id() != first
+    await expect(v.frame.locator("#log li.msg-patient")).to_have_count(0)
+    await expect(v.frame.locator("#log li.msg-bot").first).to_contain_text("Hi Jordan")
     v.check_clean()

@@ -187,7 +187,7 @@
     $("login-error").textContent = "";
     $("login-password").value = "";
     show("login");
-    if (note) $("login-title").focus();
+    if (note) $("login-email").focus();
   }
 
   async function onLogin(event) {
