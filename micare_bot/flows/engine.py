@@ -205,6 +205,11 @@ class Engine:
         if st.awaiting == "intent":
             self._answer_intent(t)
             return
+        tapped = self._tapped_label(t)
+        if tapped is not None:  # a menu button: start that flow, the label itself says nothing more
+            st.intent = tapped
+            self._advance(t)
+            return
         c = t.reading.intent
         if c.intent == "other":
             self._start_other(t)
@@ -237,7 +242,8 @@ class Engine:
             st.attempts["intent"] = st.attempts.get("intent", 0) + 1
             t.replies.append(Reply(self.prompts.render("clarify_retry"), self._menu_replies()))
             return
-        combined = self.u.message(f"{st.pending_text or ''}. {t.text}")
+        said = st.pending_text or "" if self._tapped_label(t) else f"{st.pending_text or ''}. {t.text}"
+        combined = self.u.message(said)
         st.pending_text = None
         st.guess = None
         st.attempts.pop("intent", None)

@@ -250,6 +250,12 @@ class TestSwitchAndOther:
         r = c.say("Medication refill")
         assert r.state.intent == "refill" and r.state.awaiting == "medication"
 
+    def test_tapping_a_greeting_button_starts_that_flow(self, chat, jordan):
+        """The 'Symptom question' button asks for the symptom; the label is not the symptom."""
+        r = chat(jordan).say("Symptom question")
+        assert r.state.intent == "symptom" and r.state.awaiting == "symptom"
+        assert r.state.fields == {}
+
     def test_low_confidence_asks_instead_of_guessing(self, chat, jordan):
         """An ambiguous opening gets a clarifying question with the menu."""
         r = chat(jordan).say("qwerty zzz")
