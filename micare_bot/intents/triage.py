@@ -184,15 +184,20 @@ class Triage:
                     return False
             return True
 
-        features: set[str] | None = None
+        # features are scoped like the rule that uses them: a crisis rule ignores "last week"
+        features_by_scopes: dict[frozenset[str], set[str]] = {}
         for i in self.order:
             rule = self.rules[i]
             hits = rule_hits.get(i)
             if hits is None and not rule.all_features:
                 continue
-            if rule.all_features and features is None:
-                features = self._features(message, feature_hits, live)
-            if self._rule_fires(rule, hits or [], features or set(), live):
+            features: set[str] = set()
+            if rule.all_features:
+                features = features_by_scopes.get(rule.scopes)  # type: ignore[assignment]
+                if features is None:
+                    features = self._features(message, feature_hits, live, rule.scopes)
+                    features_by_scopes[rule.scopes] = features
+            if self._rule_fires(rule, hits or [], features, live):
                 return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
@@ -232,8 +237,9 @@ class Triage:
                     return True
         return False
 
-    def _features(self, message: Message, feature_hits: list[tuple[int, int, str]], live) -> set[str]:  # type: ignore[no-untyped-def]
-        all_scopes = frozenset(SCOPES)
+    def _features(self, message: Message, feature_hits: list[tuple[int, int, str]], live,  # type: ignore[no-untyped-def]
+                  scopes: frozenset[str]) -> set[str]:
+        all_scopes = scopes
         folded = message.analysed.folded
         found: set[str] = set()
         has_units = _UNITS_RE.search(folded) is not None
