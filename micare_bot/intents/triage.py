@@ -186,6 +186,8 @@ class Triage:
 
         # features are scoped like the rule that uses them: a crisis rule ignores "last week"
         features_by_scopes: dict[frozenset[str], set[str]] = {}
+        feature_cache: dict[str, Any] = {}
+        possible: set[str] | None = None  # every feature mentioned at all, live or not
         for i in self.order:
             rule = self.rules[i]
             hits = rule_hits.get(i)
@@ -193,9 +195,13 @@ class Triage:
                 continue
             features: set[str] = set()
             if rule.all_features:
+                if possible is None:
+                    possible = self._possible_features(message, feature_hits, feature_cache)
+                if hits is None and not possible.issuperset(rule.all_features):
+                    continue
                 features = features_by_scopes.get(rule.scopes)  # type: ignore[assignment]
                 if features is None:
-                    features = self._features(message, feature_hits, live, rule.scopes)
+                    features = self._features(message, feature_hits, live, rule.scopes, feature_cache)
                     features_by_scopes[rule.scopes] = features
             if self._rule_fires(rule, hits or [], features, live):
                 return TriageResult(rule.level, rule.id)
@@ -238,10 +244,35 @@ class Triage:
         return False
 
     def _features(self, message: Message, feature_hits: list[tuple[int, int, str]], live,  # type: ignore[no-untyped-def]
-                  scopes: frozenset[str]) -> set[str]:
-        all_scopes = scopes
+                  scopes: frozenset[str], cache: dict[str, Any]) -> set[str]:
+        """Features live under the given scopes; the scope-free work is done once per message."""
+        if "found" not in cache:
+            cache["found"], cache["occurrences"] = self._feature_occurrences(message, feature_hits)
+        found: set[str] = set(cache["found"])
+        for c, start, name in cache["occurrences"]:
+            if name not in found and live(c, start, scopes):
+                found.add(name)
+        for name, refs in self.alias_order:  # "@fever" style references, resolved once
+            if name not in found and any(ref in found for ref in refs):
+                found.add(name)
+        return found
+
+    def _possible_features(self, message: Message, feature_hits: list[tuple[int, int, str]],
+                           cache: dict[str, Any]) -> set[str]:
+        if "found" not in cache:
+            cache["found"], cache["occurrences"] = self._feature_occurrences(message, feature_hits)
+        possible = set(cache["found"]) | {name for _, _, name in cache["occurrences"]}
+        for name, refs in self.alias_order:
+            if any(ref in possible for ref in refs):
+                possible.add(name)
+        return possible
+
+    def _feature_occurrences(self, message: Message, feature_hits: list[tuple[int, int, str]]
+                             ) -> tuple[set[str], list[tuple[int, int, str]]]:
+        """Features that need no scoping, and (clause, start, name) of those that do."""
         folded = message.analysed.folded
         found: set[str] = set()
+        occurrences: list[tuple[int, int, str]] = []
         has_units = _UNITS_RE.search(folded) is not None
         if _NEWBORN_RE.search(folded) or (has_units and _infant(folded)):
             found.add("infant_under_3_months")
@@ -253,20 +284,15 @@ class Triage:
             scoped = len(clauses) == len(message.lattices)
             has_context = bool(_FEVER_CONTEXT_RE.search(folded))
             for c, text in enumerate(clauses):
-                names = list(_reading_features(text, has_context))
-                if names and (not scoped or live(c, 0, all_scopes)):
-                    found.update(names)
+                for name in _reading_features(text, has_context):
+                    if scoped:
+                        occurrences.append((c, 0, name))
+                    else:
+                        found.add(name)
             for c, start in _pill_counts(message.lattices):
-                if live(c, start, all_scopes):
-                    found.add("pill_count_10")
-                    break
-        for c, start, name in feature_hits:
-            if name not in found and live(c, start, all_scopes):
-                found.add(name)
-        for name, refs in self.alias_order:  # "@fever" style references, resolved once
-            if name not in found and any(ref in found for ref in refs):
-                found.add(name)
-        return found
+                occurrences.append((c, start, "pill_count_10"))
+        occurrences.extend(feature_hits)
+        return found, occurrences
 
     def _list_negated(self, message: Message, scans: list[_ClauseScan]) -> set[int]:
         """Clauses that only continue a negated list: "no fever, chills or cough".
