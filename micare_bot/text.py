@@ -44,9 +44,13 @@ _CONTRACTIONS = (
 )
 
 
+_OVERDOSED_RE = re.compile(r"\bo\.?d'?e?d\b(?<!\bodd)|\bo\.d\.\b")
+
+
 def fold(text: str) -> str:
     """Lower-case, expand contractions, drop the remaining apostrophes inside words."""
     text = text.translate(_APOSTROPHES).lower()
+    text = _OVERDOSED_RE.sub("overdosed", text)  # "od'd", "oded", "o.d."
     if "'" in text:
         for pattern, repl in _CONTRACTIONS:
             text = pattern.sub(repl, text)
@@ -75,6 +79,9 @@ def stem(token: str) -> str:
     return _STEMMER.stemWord(token)
 
 
+_KIND_OF_KEEP = frozenset({"what", "which", "that", "this", "any", "some", "a", "the", "same", "other", "every", "no"})
+
+
 class Vocabulary:
     """Known words, and a fuzzy corrector from unknown words to domain words.
 
@@ -99,6 +106,8 @@ class Vocabulary:
     def _correct(self, token: str) -> str:
         if token in self.known or len(token) < 4 or token[0].isdigit() or stem(token) in self.known_stems:
             return token
+        if token.endswith("in") and token + "g" in self.known:
+            return token + "g"  # texting drops the g: "hurtin", "thinkin", "eatin"
         candidates: list[str] = []
         for length in range(len(token) - 2, len(token) + 3):
             candidates.extend(self._by_length.get(length, ()))
@@ -107,7 +116,8 @@ class Vocabulary:
         return best[0] if best else token
 
     def expand(self, tokens: Iterable[str]) -> list[str]:
-        """Expand texting shorthand ("plz" -> "please", "rx" -> "prescription")."""
+        """Expand texting shorthand ("plz" -> "please", "rx" -> "prescription") and drop
+        the hedges "kind of" / "sort of" ("lips are kinda gray" is "lips are gray")."""
         out: list[str] = []
         for tok in tokens:
             repl = self.shorthand.get(tok)
@@ -115,6 +125,13 @@ class Vocabulary:
                 out.append(tok)
             else:
                 out.extend(repl.split())
+        if "of" in out:
+            i = 1
+            while i < len(out):
+                if out[i] == "of" and out[i - 1] in ("kind", "sort") and (i < 2 or out[i - 2] not in _KIND_OF_KEEP):
+                    del out[i - 1:i + 1]
+                    i -= 1
+                i += 1
         return out
 
 

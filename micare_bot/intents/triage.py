@@ -175,7 +175,7 @@ class Triage:
                 return False
             for scope in CLAUSE_SCOPES:
                 if scope in scopes and scope in cues:
-                    if scope == "history" and "present" in cues:
+                    if "present" in cues:  # "the chest pain came back worse" is now, not a report
                         continue
                     return False
             in_sentence = sentence_cues[sentence_of[c]]
@@ -357,7 +357,7 @@ _NUMBER_WORDS = {
 _NUM = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _INFANT_RE = re.compile(
     rf"\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks|month|months|mo|mos)[\s-]*old\b"
-    rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks)\b(?!\s+ago)"
+    rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b(?!\s+ago)"
     rf"|\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks)[\s-]*(?:old\s+)?(?:baby|infant|newborn|son|daughter|boy|girl)\b"
     rf"|\(\s*{_NUM}\s*(day|days|week|weeks|wk|wks)\s*(?:old)?\s*\)"
 )

@@ -51,6 +51,11 @@ SETS = {
     "holdout2": (DATA / "utterances_holdout2.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout3": (DATA / "utterances_holdout3.jsonl", 0.93, 0.99, 0.80, 0.05),
     "train2": (DATA / "utterances_train2.jsonl", 0.93, 0.99, 0.90, 0.10),
+    # The two newest blind sets (slang and unusual clinical pictures): measured blind,
+    # partly tuned, still short of the acceptance figures. These bounds only guard
+    # against regressions; README: Figures has the honest numbers.
+    "holdout4": (DATA / "utterances_holdout4.jsonl", 0.85, 0.85, 0.90, 0.05),
+    "holdout5": (DATA / "utterances_holdout5.jsonl", 0.85, 0.93, 0.75, 0.10),
 }
 
 
