@@ -104,10 +104,10 @@ class Vocabulary:
         self.correct = lru_cache(maxsize=100_000)(self._correct)
 
     def _correct(self, token: str) -> str:
+        if len(token) >= 5 and token.endswith("in") and token + "g" in self.known and stem(token + "g") in self.known_stems:
+            return token + "g"  # texting drops the g: "hurtin", "thinkin", "eatin"
         if token in self.known or len(token) < 4 or token[0].isdigit() or stem(token) in self.known_stems:
             return token
-        if token.endswith("in") and token + "g" in self.known:
-            return token + "g"  # texting drops the g: "hurtin", "thinkin", "eatin"
         candidates: list[str] = []
         for length in range(len(token) - 2, len(token) + 3):
             candidates.extend(self._by_length.get(length, ()))

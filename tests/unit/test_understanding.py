@@ -33,6 +33,13 @@ class TestText:
         assert words == ("prescription", "immunization", "glipizide")
         assert u.message("refil").analysed.all_stems == u.message("refills").analysed.all_stems
 
+    def test_texting_forms_reach_the_lexicon(self, u):
+        """Dropped g's, hedges and "od'd" are read as the words they stand for."""
+        assert u.message("chest hurtin").analysed.all_words == ("chest", "hurting")
+        assert u.message("lips are kinda gray").analysed.all_words == ("lips", "are", "gray")
+        assert "overdosed" in u.message("I think he od'd").analysed.all_words
+        assert u.message("what kind of test").analysed.all_words == ("what", "kind", "of", "test")
+
     def test_real_words_are_not_corrected(self, u):
         """'bill' stays 'bill' (not 'pill'); 'swabbed' stays (not 'stabbed')."""
         words = u.message("the bill, they swabbed him").analysed.all_words
