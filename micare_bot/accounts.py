@@ -26,7 +26,8 @@ from typing import Any, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .config import Settings
@@ -310,24 +311,32 @@ async def authenticate(engine: AsyncEngine, settings: Settings, token: str | Non
     if not token or len(token) > 200:
         return None
     digest = sha256(token)
-    async with db.read(engine) as conn:
-        row = (
-            await conn.execute(
-                select(Session.account_id, Session.last_seen_at, Session.expires_at, Session.ended_at,
-                       Account.role, Account.clinic_id, Account.status)
-                .join(Account, Account.id == Session.account_id)
-                .where(Session.token_hash == digest)
-            )
-        ).first()
+    row = await db.run_read(engine, _session_row, digest)
     if row is None or row.ended_at is not None or row.status != "active":
         return None
     idle = timedelta(seconds=settings.session_idle_seconds)
     if now >= row.expires_at or now >= row.last_seen_at + idle:
         return None
     if (now - row.last_seen_at).total_seconds() >= SEEN_UPDATE_SECONDS:
-        async with db.write(engine) as conn:
-            await conn.execute(update(Session).where(Session.token_hash == digest).values(last_seen_at=now))
+        await db.run_write(engine, _touch_session, digest, now)
     return SessionInfo(row.account_id, row.role, row.clinic_id, token, row.expires_at)
+
+
+_SESSION_ROW = (
+    select(Session.account_id, Session.last_seen_at, Session.expires_at, Session.ended_at,
+           Account.role, Account.clinic_id, Account.status)
+    .join(Account, Account.id == Session.account_id)
+    .where(Session.token_hash == bindparam("digest"))
+)
+_TOUCH_SESSION = update(Session).where(Session.token_hash == bindparam("digest"))
+
+
+def _session_row(conn: Connection, digest: str) -> Any:
+    return conn.execute(_SESSION_ROW, {"digest": digest}).first()
+
+
+def _touch_session(conn: Connection, digest: str, now: datetime) -> None:
+    conn.execute(_TOUCH_SESSION, {"digest": digest, "last_seen_at": now})
 
 
 async def logout(engine: AsyncEngine, token: str, *, now: datetime) -> bool:
@@ -356,18 +365,20 @@ class PatientRecord:
 
 
 async def load_patient(conn: AsyncConnection, keyring: Keyring, account_id: str, today: date) -> PatientRecord:
-    acc = (await conn.execute(select(Account).where(Account.id == account_id))).one()
+    return await conn.run_sync(load_patient_sync, keyring, account_id, today)
+
+
+def load_patient_sync(conn: Connection, keyring: Keyring, account_id: str, today: date) -> PatientRecord:
+    acc = conn.execute(select(Account).where(Account.id == account_id)).one()
     name = keyring.decrypt_json(acc.name_enc, aad(Account, "name_enc", acc.id))
     dob_raw = keyring.decrypt_json(acc.dob_enc, aad(Account, "dob_enc", acc.id)) if acc.dob_enc else None
     profile = keyring.decrypt_json(acc.profile_enc, aad(Account, "profile_enc", acc.id)) if acc.profile_enc else {}
     email = keyring.decrypt_json(acc.email_enc, aad(Account, "email_enc", acc.id))
-    deps = (
-        await conn.execute(
-            select(Dependent.id, Dependent.name_enc, Dependent.dob_enc)
-            .join(DependentLink, DependentLink.dependent_id == Dependent.id)
-            .where(DependentLink.account_id == account_id)
-            .order_by(Dependent.created_at, Dependent.id)
-        )
+    deps = conn.execute(
+        select(Dependent.id, Dependent.name_enc, Dependent.dob_enc)
+        .join(DependentLink, DependentLink.dependent_id == Dependent.id)
+        .where(DependentLink.account_id == account_id)
+        .order_by(Dependent.created_at, Dependent.id)
     ).all()
     dependents = []
     ids: dict[str, str] = {}

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import conversation as core
-from .accounts import PatientRecord, load_patient
+from .accounts import PatientRecord, load_patient, load_patient_sync
 from .clinic_settings import ClinicSettings
 from .config import Settings
 from .models import ConversationState, FileRequest, Redirect, Reply, TurnResult
@@ -65,7 +66,15 @@ NOT_FOUND = ("not_found", "No such conversation.")
 
 # hot-path statements, built once
 _INSERT_TURN = insert(Turn)
+_INSERT_CONVERSATION = insert(Conversation)
+_INSERT_REQUEST = insert(CareRequest)
 _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
+_CONV_AND_SEEN = (
+    select(Conversation, Turn.id.label("seen_id"), Turn.result_enc.label("seen_result"))
+    .outerjoin(Turn, and_(Turn.conversation_id == Conversation.id, Turn.client_turn_id == bindparam("tid")))
+    .where(Conversation.id == bindparam("cid"))
+)
+_CONV_LOCKED = select(Conversation).where(Conversation.id == bindparam("cid")).with_for_update()
 _SEEN_TURN = select(Turn.id, Turn.result_enc).where(
     Turn.conversation_id == bindparam("cid"), Turn.client_turn_id == bindparam("tid"))
 
@@ -82,14 +91,17 @@ class Gateway:
     clinics: Mapping[str, ClinicSettings]  # clinic id -> settings
     patient_ttl: float = 60.0  # seconds a decrypted patient context is reused by this process
     _patients: dict[str, tuple[float, PatientRecord]] = field(default_factory=dict, repr=False)
+    _awaiting: dict[str, str | None] = field(default_factory=dict, repr=False)  # conversation -> what it asks
+    _teams: dict[tuple[str, str | None], tuple[float, tuple[str, str, str | None] | None]] = field(
+        default_factory=dict, repr=False)
 
-    async def _patient(self, conn: AsyncConnection, account_id: str, now: datetime) -> PatientRecord:
+    def _patient(self, conn: Connection, account_id: str, now: datetime) -> PatientRecord:
         """The patient's context, cached briefly: turns come seconds apart, profiles change rarely."""
         hit = self._patients.get(account_id)
         clock = time.monotonic()
         if hit is not None and clock - hit[0] < self.patient_ttl:
             return hit[1]
-        record = await load_patient(conn, self.keyring, account_id, now.date())
+        record = load_patient_sync(conn, self.keyring, account_id, now.date())
         if len(self._patients) > 10_000:
             self._patients.clear()
         self._patients[account_id] = (clock, record)
@@ -112,8 +124,10 @@ class Gateway:
     # --- start -----------------------------------------------------------------
 
     async def start(self, account_id: str, *, dependent: str | None, now: datetime) -> dict[str, Any]:
-        async with db.read(self.engine) as conn:
-            patient = await self._patient(conn, account_id, now)
+        return await db.run_write(self.engine, self._start_tx, account_id, dependent, now)
+
+    def _start_tx(self, conn: Connection, account_id: str, dependent: str | None, now: datetime) -> dict[str, Any]:
+        patient = self._patient(conn, account_id, now)
         clinic = self.clinic(patient.clinic_id)
         dependent_id = None
         dependent_name = None
@@ -130,84 +144,116 @@ class Gateway:
         result = core.greeting(patient.context, clinic.context, dependent=dependent_name)
         conv_id = str(uuid.uuid4())
         body = self._result_dict(result, conv_id, None)
-        async with db.write(self.engine) as conn:
-            await conn.execute(
-                insert(Conversation).values(
-                    id=conv_id, clinic_id=patient.clinic_id, account_id=account_id, dependent_id=dependent_id,
-                    status=result.state.status, intent=result.state.intent, triage=result.state.triage,
-                    state_enc=self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
-                    turns=0, created_at=now, updated_at=now, closed_at=None,
-                )
-            )
-            await self._insert_turn(conn, conv_id, 0, None, None, body, now)
-            await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.write",
-                               target_type="conversation", target_id=conv_id, detail={"event": "start"})
+        conn.execute(_INSERT_CONVERSATION, {
+            "id": conv_id, "clinic_id": patient.clinic_id, "account_id": account_id, "dependent_id": dependent_id,
+            "status": result.state.status, "intent": result.state.intent, "triage": result.state.triage,
+            "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
+            "turns": 0, "created_at": now, "updated_at": now, "closed_at": None,
+        })
+        self._insert_turn(conn, conv_id, 0, None, None, body, now)
+        audit.append_many_sync(conn, now, [audit.Record(f"account:{account_id}", "phi.write", "conversation",
+                                                        conv_id, {"event": "start"})])
         return body
 
     # --- one turn ----------------------------------------------------------------
 
     async def turn(self, account_id: str, conv_id: str, *, text: str, client_turn_id: str,
                    now: datetime) -> dict[str, Any]:
-        async with db.write(self.engine) as conn:
-            conv = (
-                await conn.execute(db.for_update(conn, select(Conversation).where(Conversation.id == conv_id)))
-            ).first()
-            if conv is None or not await self._visible(conn, conv, account_id):
-                raise GatewayError(404, *NOT_FOUND)
-            if conv.account_id != account_id:
-                raise GatewayError(403, "not_your_conversation",
-                                   "Only the person who started this conversation can continue it.")
-            seen = (await conn.execute(_SEEN_TURN, {"cid": conv_id, "tid": client_turn_id})).first()
-            if seen is not None:
-                return dict(self._open(Turn, "result_enc", seen.id, seen.result_enc))
-            if conv.closed_at is not None:
-                raise GatewayError(409, "conversation_closed",
-                                   "This conversation has ended. Start a new one to ask something else.")
-            patient = await self._patient(conn, account_id, now)
-            clinic = self.clinic(conv.clinic_id)
-            state = ConversationState.from_dict(self._open(Conversation, "state_enc", conv_id, conv.state_enc))
-            result = core.handle(state, patient.context, text, clinic=clinic.context, now=now)
-            request_ref: str | None = None
-            extra: list[Reply] = []
-            actor = f"account:{account_id}"
-            records: list[audit.Record] = []
-            for effect in result.effects:
-                if isinstance(effect, FileRequest):
-                    request_ref, request_id, line = await self._file(conn, conv, patient, clinic, effect, result,
-                                                                     now)
-                    extra.append(Reply(line))
-                    records.append(audit.Record(actor, "request.file", "care_request", request_id,
-                                                {"intent": effect.intent, "conversation": conv_id}))
-                elif isinstance(effect, Redirect):
-                    await self._count_redirect(conn, conv.clinic_id, effect.level, clinic, now)
-                    records.append(audit.Record(actor, "triage.redirect", "conversation", conv_id,
-                                                {"level": effect.level, "rule": effect.rule}))
-            if extra:
-                result = TurnResult(result.state, result.replies + tuple(extra), result.effects)
-            closed = result.state.closed
-            seq = conv.turns + 1
-            await conn.execute(_SAVE_CONVERSATION, {
-                "b_id": conv_id, "status": result.state.status, "intent": result.state.intent,
-                "triage": result.state.triage,
-                "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
-                "turns": seq, "updated_at": now, "closed_at": now if closed else None,
-            })
-            body = self._result_dict(result, conv_id, request_ref)
-            await self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
-            records.append(audit.Record(actor, "phi.write", "conversation", conv_id,
-                                        {"event": "turn", "seq": seq, "status": result.state.status}))
-            await audit.append_many(conn, now, records)
+        # a turn answering the read-back usually files: on SQLite, begin it at synchronous=FULL
+        durable = self._awaiting.get(conv_id) == "confirm"
+        body = await db.run_write(self.engine, self._turn_tx, account_id, conv_id, text, client_turn_id, now,
+                                  durable=durable)
+        if len(self._awaiting) > 10_000:
+            self._awaiting.clear()
+        if body.get("status") in ("filed", "redirected", "cancelled") or body.get("awaiting") is None:
+            self._awaiting.pop(conv_id, None)
+        else:
+            self._awaiting[conv_id] = body.get("awaiting")
         return body
 
-    async def _file(self, conn: AsyncConnection, conv: Any, patient: PatientRecord, clinic: ClinicSettings,
-                    effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str, str]:
+    def _turn_tx(self, conn: Connection, account_id: str, conv_id: str, text: str, client_turn_id: str,
+                 now: datetime) -> dict[str, Any]:
+        if db.is_sqlite(conn):
+            # BEGIN IMMEDIATE holds the write lock: the conversation and an earlier turn with this
+            # client_turn_id in one statement
+            conv = conn.execute(_CONV_AND_SEEN, {"cid": conv_id, "tid": client_turn_id}).first()
+            seen = (conv.seen_id, conv.seen_result) if conv is not None and conv.seen_id is not None else None
+        else:
+            # lock the row first, then look for the turn: a snapshot taken before the lock was granted
+            # would miss a turn that the lock's previous holder committed (READ COMMITTED)
+            conv = conn.execute(_CONV_LOCKED, {"cid": conv_id}).first()
+            row = conn.execute(_SEEN_TURN, {"cid": conv_id, "tid": client_turn_id}).first() if conv else None
+            seen = (row.id, row.result_enc) if row is not None else None
+        if conv is None or not self._visible(conn, conv, account_id):
+            raise GatewayError(404, *NOT_FOUND)
+        if conv.account_id != account_id:
+            raise GatewayError(403, "not_your_conversation",
+                               "Only the person who started this conversation can continue it.")
+        if seen is not None:
+            return dict(self._open(Turn, "result_enc", *seen))
+        if conv.closed_at is not None:
+            raise GatewayError(409, "conversation_closed",
+                               "This conversation has ended. Start a new one to ask something else.")
+        patient = self._patient(conn, account_id, now)
+        clinic = self.clinic(conv.clinic_id)
+        state = ConversationState.from_dict(self._open(Conversation, "state_enc", conv_id, conv.state_enc))
+        result = core.handle(state, patient.context, text, clinic=clinic.context, now=now)
+        request_ref: str | None = None
+        extra: list[Reply] = []
+        actor = f"account:{account_id}"
+        records: list[audit.Record] = []
+        for effect in result.effects:
+            if isinstance(effect, FileRequest):
+                # a filed request must survive a power cut (SQLite: commit at synchronous=FULL)
+                db.require_full_sync(conn)
+                request_ref, request_id, line = self._file(conn, conv, patient, clinic, effect, result, now)
+                extra.append(Reply(line))
+                records.append(audit.Record(actor, "request.file", "care_request", request_id,
+                                            {"intent": effect.intent, "conversation": conv_id}))
+            elif isinstance(effect, Redirect):
+                self._count_redirect(conn, conv.clinic_id, effect.level, clinic, now)
+                records.append(audit.Record(actor, "triage.redirect", "conversation", conv_id,
+                                            {"level": effect.level, "rule": effect.rule}))
+        if extra:
+            result = TurnResult(result.state, result.replies + tuple(extra), result.effects)
+        closed = result.state.closed
+        seq = conv.turns + 1
+        conn.execute(_SAVE_CONVERSATION, {
+            "b_id": conv_id, "status": result.state.status, "intent": result.state.intent,
+            "triage": result.state.triage,
+            "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
+            "turns": seq, "updated_at": now, "closed_at": now if closed else None,
+        })
+        body = self._result_dict(result, conv_id, request_ref)
+        self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
+        records.append(audit.Record(actor, "phi.write", "conversation", conv_id,
+                                    {"event": "turn", "seq": seq, "status": result.state.status}))
+        # last: on PostgreSQL the audit head stays locked from here to the commit
+        audit.append_many_sync(conn, now, records)
+        return body
+
+    def _team(self, conn: Connection, clinic_id: str, team_id: str | None) -> tuple[str, str, str | None] | None:
+        """(id, name, notify e-mail) of the patient's care team, else the clinic's first; cached briefly."""
+        key = (clinic_id, team_id)
+        hit = self._teams.get(key)
+        clock = time.monotonic()
+        if hit is not None and clock - hit[0] < self.patient_ttl:
+            return hit[1]
+        stmt = select(CareTeam.id, CareTeam.name, CareTeam.notify_email)
+        stmt = (stmt.where(CareTeam.id == team_id) if team_id is not None
+                else stmt.where(CareTeam.clinic_id == clinic_id).order_by(CareTeam.slug).limit(1))
+        row = conn.execute(stmt).first()
+        team = None if row is None else (row.id, row.name, row.notify_email)
+        self._teams[key] = (clock, team)
+        return team
+
+    def _file(self, conn: Connection, conv: Any, patient: PatientRecord, clinic: ClinicSettings,
+              effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str, str]:
         """The queue row and the care team's notice; returns (reference, id, the line for the patient)."""
-        team_id = patient.care_team_id or next(iter(
-            (await conn.execute(select(CareTeam.id).where(CareTeam.clinic_id == conv.clinic_id)
-                                .order_by(CareTeam.slug))).scalars()), None)
-        if team_id is None:
+        team = self._team(conn, conv.clinic_id, patient.care_team_id)
+        if team is None:
             raise GatewayError(503, "no_care_team", "The clinic has no care team to receive requests.")
-        team = (await conn.execute(select(CareTeam.name, CareTeam.notify_email).where(CareTeam.id == team_id))).one()
+        team_id, team_name, notify_email = team
         due = clinic.calendar.due(now, clinic.target)
         request_id = str(uuid.uuid4())
         reference = new_reference()
@@ -217,32 +263,30 @@ class Gateway:
             "parsed": dict(effect.parsed),
             "patient_words": list(effect.patient_words),
         }
-        await conn.execute(
-            insert(CareRequest).values(
-                id=request_id, reference=reference, clinic_id=conv.clinic_id, care_team_id=team_id,
-                conversation_id=conv.id, account_id=conv.account_id, dependent_id=conv.dependent_id,
-                intent=effect.intent, triage=result.state.triage,
-                content_enc=self._seal(CareRequest, "content_enc", request_id, content),
-                status="open", filed_at=now, due_at=due,
-            )
-        )
-        if team.notify_email:
-            await outbox.enqueue(conn, self.keyring, kind="new_request", recipient=team.notify_email,
-                                 payload={"link": f"{self.settings.base_url}/staff/queue"}, now=now)
-        line = (f"Your request {reference} is with the {team.name}. "
+        conn.execute(_INSERT_REQUEST, {
+            "id": request_id, "reference": reference, "clinic_id": conv.clinic_id, "care_team_id": team_id,
+            "conversation_id": conv.id, "account_id": conv.account_id, "dependent_id": conv.dependent_id,
+            "intent": effect.intent, "triage": result.state.triage,
+            "content_enc": self._seal(CareRequest, "content_enc", request_id, content),
+            "status": "open", "filed_at": now, "due_at": due,
+        })
+        if notify_email:
+            outbox.enqueue_sync(conn, self.keyring, kind="new_request", recipient=notify_email,
+                                payload={"link": f"{self.settings.base_url}/staff/queue"}, now=now)
+        line = (f"Your request {reference} is with the {team_name}. "
                 f"Expect a reply by {clinic.calendar.describe(due)}.")
         return reference, request_id, line
 
-    async def _count_redirect(self, conn: AsyncConnection, clinic_id: str, level: str, clinic: ClinicSettings,
-                              now: datetime) -> None:
+    def _count_redirect(self, conn: Connection, clinic_id: str, level: str, clinic: ClinicSettings,
+                        now: datetime) -> None:
         day = now.astimezone(clinic.calendar.timezone).date()
-        await db.upsert(conn, TriageCounter, {"clinic_id": clinic_id, "day": day, "level": level, "count": 1},
-                        ["clinic_id", "day", "level"], {"count": TriageCounter.count + 1})
+        db.upsert_sync(conn, TriageCounter, {"clinic_id": clinic_id, "day": day, "level": level, "count": 1},
+                       ["clinic_id", "day", "level"], {"count": TriageCounter.count + 1})
 
-    async def _insert_turn(self, conn: AsyncConnection, conv_id: str, seq: int, client_turn_id: str | None,
-                           text: str | None, body: dict[str, Any], now: datetime) -> None:
+    def _insert_turn(self, conn: Connection, conv_id: str, seq: int, client_turn_id: str | None,
+                     text: str | None, body: dict[str, Any], now: datetime) -> None:
         turn_id = str(uuid.uuid4())
-        await conn.execute(_INSERT_TURN, {
+        conn.execute(_INSERT_TURN, {
             "id": turn_id, "conversation_id": conv_id, "seq": seq, "client_turn_id": client_turn_id,
             "text_enc": None if text is None else self._seal(Turn, "text_enc", turn_id, text),
             "result_enc": self._seal(Turn, "result_enc", turn_id, body), "created_at": now,
@@ -252,22 +296,26 @@ class Gateway:
     def _result_dict(result: TurnResult, conv_id: str, request_id: str | None) -> dict[str, Any]:
         return {"conversation_id": conv_id, **result.to_dict(), "request_id": request_id}
 
-    async def _visible(self, conn: AsyncConnection, conv: Any, account_id: str) -> bool:
+    @staticmethod
+    def _visible(conn: Connection, conv: Any, account_id: str) -> bool:
         if conv.account_id == account_id:
             return True
         if conv.dependent_id is None:
             return False
-        link = (await conn.execute(select(DependentLink.account_id).where(
-            DependentLink.dependent_id == conv.dependent_id, DependentLink.account_id == account_id))).first()
+        link = conn.execute(select(DependentLink.account_id).where(
+            DependentLink.dependent_id == conv.dependent_id, DependentLink.account_id == account_id)).first()
         return link is not None
 
     async def check_owner(self, account_id: str, conv_id: str) -> None:
         """404 unless visible to the account, 403 unless the account started it."""
-        async with db.read(self.engine) as conn:
-            conv = (await conn.execute(select(Conversation.account_id, Conversation.dependent_id)
-                                       .where(Conversation.id == conv_id))).first()
-            if conv is None or not await self._visible(conn, conv, account_id):
+        def owner(conn: Connection) -> Any:
+            conv = conn.execute(select(Conversation.account_id, Conversation.dependent_id)
+                                .where(Conversation.id == conv_id)).first()
+            if conv is None or not self._visible(conn, conv, account_id):
                 raise GatewayError(404, *NOT_FOUND)
+            return conv
+
+        conv = await db.run_read(self.engine, owner)
         if conv.account_id != account_id:
             raise GatewayError(403, "not_your_conversation",
                                "Only the person who started this conversation can continue it.")
@@ -277,7 +325,7 @@ class Gateway:
     async def transcript(self, account_id: str, conv_id: str, *, now: datetime) -> dict[str, Any]:
         async with db.read(self.engine) as conn:
             conv = (await conn.execute(select(Conversation).where(Conversation.id == conv_id))).first()
-            if conv is None or not await self._visible(conn, conv, account_id):
+            if conv is None or not await conn.run_sync(self._visible, conv, account_id):
                 raise GatewayError(404, *NOT_FOUND)
             turns = (await conn.execute(select(Turn).where(Turn.conversation_id == conv_id)
                                         .order_by(Turn.seq))).all()

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import db
@@ -54,14 +55,15 @@ _INSERT = insert(AuditEntry)
 _MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
 
 
-async def append_many(conn: AsyncConnection, at: datetime, records: Sequence[Record]) -> int:
+def append_many_sync(conn: Connection, at: datetime, records: Sequence[Record]) -> int:
     """Append records in order inside the caller's write transaction; returns the last sequence.
 
     Three statements however many records: read (and lock) the head, insert, move the head.
+    Call it last in a transaction: on PostgreSQL the head stays locked until commit.
     """
     if not records:
         raise ValueError("nothing to append")
-    head = (await conn.execute(db.for_update(conn, _HEAD))).one()
+    head = conn.execute(db.for_update(conn, _HEAD)).one()
     seq, prev = head.seq, head.hash
     at = at.astimezone(timezone.utc)  # as it reads back from the database
     rows = []
@@ -73,9 +75,14 @@ async def append_many(conn: AsyncConnection, at: datetime, records: Sequence[Rec
                      "target_type": rec.target_type, "target_id": rec.target_id, "detail": detail_json,
                      "prev_hash": prev, "hash": digest})
         prev = digest
-    await conn.execute(_INSERT, rows)
-    await conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    conn.execute(_INSERT, rows)
+    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
     return seq
+
+
+async def append_many(conn: AsyncConnection, at: datetime, records: Sequence[Record]) -> int:
+    """``append_many_sync`` on an async connection."""
+    return await conn.run_sync(append_many_sync, at, records)
 
 
 async def append(

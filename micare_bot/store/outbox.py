@@ -13,29 +13,35 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .crypto import Keyring
 from .schema import OutboxMessage, aad
 
 KINDS = frozenset({"invitation", "new_request", "new_message"})
+_INSERT = insert(OutboxMessage)
 
 
 async def enqueue(conn: AsyncConnection, keyring: Keyring, *, kind: str, recipient: str,
                   payload: Mapping[str, Any], now: datetime) -> str:
+    return await conn.run_sync(lambda sync: enqueue_sync(sync, keyring, kind=kind, recipient=recipient,
+                                                         payload=payload, now=now))
+
+
+def enqueue_sync(conn: Connection, keyring: Keyring, *, kind: str, recipient: str,
+                 payload: Mapping[str, Any], now: datetime) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown e-mail kind {kind!r}")
     oid = str(uuid.uuid4())
-    await conn.execute(
-        insert(OutboxMessage).values(
-            id=oid,
-            kind=kind,
-            recipient_enc=keyring.encrypt(recipient, aad(OutboxMessage, "recipient_enc", oid)),
-            payload_enc=keyring.encrypt_json(dict(payload), aad(OutboxMessage, "payload_enc", oid)),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    conn.execute(_INSERT, {
+        "id": oid,
+        "kind": kind,
+        "recipient_enc": keyring.encrypt(recipient, aad(OutboxMessage, "recipient_enc", oid)),
+        "payload_enc": keyring.encrypt_json(dict(payload), aad(OutboxMessage, "payload_enc", oid)),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    })
     return oid

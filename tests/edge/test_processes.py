@@ -40,7 +40,8 @@ async def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[b
                             stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
+        # loading the lexicon takes seconds, many more on a machine busy with other work
+        for _ in range(1200):
             try:
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     if resp.status == 200:
