@@ -28,6 +28,7 @@ from typing import Any, Callable
 import aiosmtplib
 import jinja2
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
@@ -126,16 +127,9 @@ class OutboxSender:
         return tried
 
     async def _lease(self, oid: str, now: datetime) -> Any:
-        async with db.write(self.engine) as conn:
-            result = await conn.execute(
-                update(OutboxMessage)
-                .where(and_(OutboxMessage.id == oid, OutboxMessage.status == "pending",
-                            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)))
-                .values(lease_until=now + LEASE)
-            )
-            if result.rowcount != 1:
-                return None  # another sender took it
-            return (await conn.execute(select(OutboxMessage).where(OutboxMessage.id == oid))).one()
+        # run_write: on SQLite a short synchronous transaction, so the sender never holds the
+        # database's one write lock across event-loop round trips while patients' turns wait
+        return await db.run_write(self.engine, _lease_tx, oid, now)
 
     def build(self, row: Any) -> EmailMessage:
         recipient = self.keyring.decrypt_text(row.recipient_enc, aad(OutboxMessage, "recipient_enc", row.id))
@@ -189,6 +183,20 @@ class OutboxSender:
                            next_attempt_at=self.clock() + delay)
 
     async def _settle(self, oid: str, **values: Any) -> None:
-        async with db.write(self.engine) as conn:
-            await conn.execute(update(OutboxMessage).where(OutboxMessage.id == oid)
-                               .values(lease_until=None, **values))
+        await db.run_write(self.engine, _settle_tx, oid, values)
+
+
+def _lease_tx(conn: Connection, oid: str, now: datetime) -> Any:
+    result = conn.execute(
+        update(OutboxMessage)
+        .where(and_(OutboxMessage.id == oid, OutboxMessage.status == "pending",
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)))
+        .values(lease_until=now + LEASE)
+    )
+    if result.rowcount != 1:
+        return None  # another sender took it
+    return conn.execute(select(OutboxMessage).where(OutboxMessage.id == oid)).one()
+
+
+def _settle_tx(conn: Connection, oid: str, values: dict[str, Any]) -> None:
+    conn.execute(update(OutboxMessage).where(OutboxMessage.id == oid).values(lease_until=None, **values))

@@ -28,6 +28,7 @@ the same conversations.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 import threading
@@ -213,7 +214,7 @@ def _set_synchronous(conn: Connection, level: str) -> None:
     conn.info[SYNC_LEVEL] = level
 
 
-def _sqlite_write(sync: Engine, fn: Callable[..., T], args: tuple[Any, ...], durable: bool) -> T:
+async def _sqlite_write(sync: Engine, fn: Callable[..., T], args: tuple[Any, ...], durable: bool) -> T:
     with sync.connect() as conn:
         conn.execution_options(**{WRITE: True})
         if not durable:
@@ -224,10 +225,31 @@ def _sqlite_write(sync: Engine, fn: Callable[..., T], args: tuple[Any, ...], dur
                 pass
         _set_synchronous(conn, "FULL")
         try:
-            with conn.begin():
-                return fn(conn, *args)
+            trans = conn.begin()
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                trans.rollback()
+                raise
+            await _commit_off_loop(trans)
+            return result
         finally:
             _set_synchronous(conn, "NORMAL")
+
+
+async def _commit_off_loop(trans: Any) -> None:
+    """COMMIT in a worker thread: at FULL it waits for an fsync (milliseconds on many disks),
+    during which the event loop keeps serving; the sqlite3 module releases the GIL meanwhile.
+    The caller still holds the writer lock, as SQLite holds its write lock until the commit ends."""
+    future = _committer.submit(trans.commit)
+    try:
+        await asyncio.shield(asyncio.wrap_future(future))
+    except asyncio.CancelledError:
+        future.result()  # never give back the lock or the connection in the middle of a commit
+        raise
+
+
+_committer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
 
 async def run_write(engine: AsyncEngine, fn: Callable[..., T], *args: Any, durable: bool = False) -> T:
@@ -238,7 +260,8 @@ async def run_write(engine: AsyncEngine, fn: Callable[..., T], *args: Any, durab
 
     SQLite: after the in-process writer lock, on this thread, without yielding
     to the event loop until it commits (``BEGIN IMMEDIATE`` holds the database's
-    write lock, so hold it for as little as possible). PostgreSQL: through
+    write lock, so hold it for as little as possible); only a FULL commit, which
+    waits for the disk, is handed to a thread. PostgreSQL: through
     ``run_sync`` on an asyncpg connection. Committed on success, rolled back on
     any exception.
     """
@@ -247,7 +270,7 @@ async def run_write(engine: AsyncEngine, fn: Callable[..., T], *args: Any, durab
         if sync.checkpointer is not None:
             sync.checkpointer.ensure_running()
         async with _writer_lock(engine):
-            return _sqlite_write(sync.engine, fn, args, durable)
+            return await _sqlite_write(sync.engine, fn, args, durable)
     async with engine.connect() as conn:
         async with conn.begin():
             return await conn.run_sync(fn, *args)
