@@ -58,8 +58,9 @@ _MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
 def append_many_sync(conn: Connection, at: datetime, records: Sequence[Record]) -> int:
     """Append records in order inside the caller's write transaction; returns the last sequence.
 
-    Three statements however many records: read (and lock) the head, insert, move the head.
-    Call it last in a transaction: on PostgreSQL the head stays locked until commit.
+    Three statements however many records: read (and lock) the head, insert, move the head
+    (on PostgreSQL the last two in one). Call it last in a transaction: on PostgreSQL the
+    head stays locked until commit, and every writer in every process waits for it.
     """
     if not records:
         raise ValueError("nothing to append")
@@ -75,8 +76,13 @@ def append_many_sync(conn: Connection, at: datetime, records: Sequence[Record]) 
                      "target_type": rec.target_type, "target_id": rec.target_id, "detail": detail_json,
                      "prev_hash": prev, "hash": digest})
         prev = digest
-    conn.execute(_INSERT, rows)
-    conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    if db.is_sqlite(conn):
+        conn.execute(_INSERT, rows)
+        conn.execute(_MOVE_HEAD, {"seq": seq, "hash": prev})
+    else:
+        # one round trip while the head is locked: the move as a data-modifying CTE of the insert
+        move = _MOVE_HEAD.values(seq=seq, hash=prev).cte("move_head")
+        conn.execute(insert(AuditEntry).values(rows).add_cte(move))
     return seq
 
 

@@ -277,15 +277,20 @@ async def run_write(engine: AsyncEngine, fn: Callable[..., T], *args: Any, durab
 
 
 async def run_read(engine: AsyncEngine, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(conn, *args)`` in one read transaction on a synchronous connection (see ``run_write``)."""
+    """``fn(conn, *args)`` on a synchronous connection, for short lookups (see ``run_write``).
+
+    SQLite: one read transaction on this thread. PostgreSQL: each statement on its
+    own (autocommit), which spares the BEGIN and COMMIT round trips; a function
+    needing one snapshot across several statements should use ``read``.
+    """
     sync = _sync_engines.get(engine)
     if sync is not None:
         with sync.engine.connect() as conn:
             with conn.begin():
                 return fn(conn, *args)
     async with engine.connect() as conn:
-        async with conn.begin():
-            return await conn.run_sync(fn, *args)
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await conn.run_sync(fn, *args)
 
 
 def for_update(conn: AsyncConnection, stmt: Any) -> Any:
