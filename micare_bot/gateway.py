@@ -14,7 +14,10 @@ about aiohttp. A turn is one write transaction that
    words anywhere) — and saves the encrypted state and the turn;
 5. appends to the audit chain.
 
-Either all of it commits or none of it does.
+Either all of it commits or none of it does. The transaction is one synchronous
+function (``_turn_tx``) handed to ``db.run_write``: on SQLite it runs on the event
+loop's thread without yielding, so the database's one write lock is held for well
+under a millisecond; a filing commits at ``synchronous=FULL`` (``db.require_full_sync``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import conversation as core
 from .accounts import PatientRecord, load_patient, load_patient_sync
