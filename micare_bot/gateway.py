@@ -72,6 +72,15 @@ _INSERT_TURN = insert(Turn)
 _INSERT_CONVERSATION = insert(Conversation)
 _INSERT_REQUEST = insert(CareRequest)
 _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
+_SAVED = ("status", "intent", "triage", "state_enc", "turns", "updated_at", "closed_at")
+_TURN_COLUMNS = ("id", "conversation_id", "seq", "client_turn_id", "text_enc", "result_enc", "created_at")
+_SAVE_AND_INSERT_TURN = (  # PostgreSQL only (SQLite has no data-modifying CTEs)
+    insert(Turn)
+    .values({c: bindparam(f"t_{c}", type_=Turn.__table__.c[c].type) for c in _TURN_COLUMNS})
+    .add_cte(update(Conversation).where(Conversation.id == bindparam("b_id"))
+             .values({c: bindparam(f"b_{c}", type_=Conversation.__table__.c[c].type) for c in _SAVED})
+             .cte("save_conversation"))
+)
 _CONV_AND_SEEN = (
     select(Conversation, Turn.id.label("seen_id"), Turn.result_enc.label("seen_result"))
     .outerjoin(Turn, and_(Turn.conversation_id == Conversation.id, Turn.client_turn_id == bindparam("tid")))
@@ -221,14 +230,20 @@ class Gateway:
             result = TurnResult(result.state, result.replies + tuple(extra), result.effects)
         closed = result.state.closed
         seq = conv.turns + 1
-        conn.execute(_SAVE_CONVERSATION, {
-            "b_id": conv_id, "status": result.state.status, "intent": result.state.intent,
-            "triage": result.state.triage,
+        save = {
+            "status": result.state.status, "intent": result.state.intent, "triage": result.state.triage,
             "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
             "turns": seq, "updated_at": now, "closed_at": now if closed else None,
-        })
+        }
         body = self._result_dict(result, conv_id, request_ref)
-        self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
+        turn = self._turn_row(conv_id, seq, client_turn_id, text, body, now)
+        if db.is_sqlite(conn):
+            conn.execute(_SAVE_CONVERSATION, {"b_id": conv_id, **save})
+            conn.execute(_INSERT_TURN, turn)
+        else:
+            # one round trip instead of two: the update as a data-modifying CTE of the insert
+            conn.execute(_SAVE_AND_INSERT_TURN, {"b_id": conv_id, **{f"b_{k}": v for k, v in save.items()},
+                                                 **{f"t_{k}": v for k, v in turn.items()}})
         records.append(audit.Record(actor, "phi.write", "conversation", conv_id,
                                     {"event": "turn", "seq": seq, "status": result.state.status}))
         # last: on PostgreSQL the audit head stays locked from here to the commit
@@ -288,12 +303,16 @@ class Gateway:
 
     def _insert_turn(self, conn: Connection, conv_id: str, seq: int, client_turn_id: str | None,
                      text: str | None, body: dict[str, Any], now: datetime) -> None:
+        conn.execute(_INSERT_TURN, self._turn_row(conv_id, seq, client_turn_id, text, body, now))
+
+    def _turn_row(self, conv_id: str, seq: int, client_turn_id: str | None, text: str | None,
+                  body: dict[str, Any], now: datetime) -> dict[str, Any]:
         turn_id = str(uuid.uuid4())
-        conn.execute(_INSERT_TURN, {
+        return {
             "id": turn_id, "conversation_id": conv_id, "seq": seq, "client_turn_id": client_turn_id,
             "text_enc": None if text is None else self._seal(Turn, "text_enc", turn_id, text),
             "result_enc": self._seal(Turn, "result_enc", turn_id, body), "created_at": now,
-        })
+        }
 
     @staticmethod
     def _result_dict(result: TurnResult, conv_id: str, request_id: str | None) -> dict[str, Any]:
