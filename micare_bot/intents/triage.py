@@ -109,9 +109,17 @@ class Triage:
             self.rules.append(rule)
             if rule.level not in self.priority:
                 raise LexiconError(f"triage.yaml: rule {rule.id} has unknown level {rule.level}")
-        # evaluation order: most urgent level first, file order within a level
+        # evaluation order: a life in danger right now first (someone not breathing after an
+        # overdose needs 911 before Poison Control or the crisis line), then the most urgent
+        # level first, file order within a level
+        first = data.get("danger_now") or ()
+        unknown = set(first) - seen
+        if unknown:
+            raise LexiconError(f"triage.yaml: danger_now names unknown rules {sorted(unknown)}")
+        ids = [rule.id for rule in self.rules]
         self.order: tuple[int, ...] = tuple(sorted(
-            range(len(self.rules)), key=lambda i: (self.priority.index(self.rules[i].level), i)))
+            range(len(self.rules)),
+            key=lambda i: (ids[i] not in first, self.priority.index(self.rules[i].level), i)))
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
