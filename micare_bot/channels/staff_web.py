@@ -197,6 +197,15 @@ async def get_transcript(request: web.Request) -> web.Response:
 
 
 @api
+async def get_fhir(request: web.Request) -> web.Response:
+    """``?as=communication`` for a Communication; a Task otherwise."""
+    member = await require_staff(request)
+    body = await request.app[staff_queue_key].fhir(member, request_id(request), now=now(request),
+                                                   kind=request.query.get("as", "task"))
+    return web.json_response(body, content_type="application/fhir+json")
+
+
+@api
 async def get_canned(request: web.Request) -> web.Response:
     """A canned reply rendered for this request, for the reply box to edit before sending."""
     member = await require_staff(request)
@@ -373,6 +382,7 @@ def setup_staff_api(app: web.Application) -> None:
     r.add_get("/api/v1/staff/requests/{id}", get_request)
     r.add_get("/api/v1/staff/requests/{id}/transcript", get_transcript)
     r.add_get("/api/v1/staff/requests/{id}/canned", get_canned)
+    r.add_get("/api/v1/staff/requests/{id}/fhir", get_fhir)
     r.add_post("/api/v1/staff/requests/{id}/claim", claim)
     r.add_post("/api/v1/staff/requests/{id}/release", release)
     r.add_post("/api/v1/staff/requests/{id}/replies", reply)
