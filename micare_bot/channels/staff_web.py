@@ -11,10 +11,11 @@ Other modules reuse :func:`require_staff` (the role guard) and the page layout
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from ..accounts import AccountError
 from ..staff import auth as staff_auth
 from ..staff.canned import CannedReplies
+from ..staff.escalation import Escalator
 from ..staff.queue import QueueError, StaffQueue
 from ..staff.roster import (
     ROLES,
@@ -358,6 +360,20 @@ async def add_staff_member(request: web.Request) -> web.Response:
     _wake_sender(request)
     return web.json_response({"id": enrollment.account_id, "status": "invited",
                               "invitation_expires_at": enrollment.expires_at.isoformat()}, status=201)
+
+
+async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The background task that escalates requests nearing or past due (see staff/escalation.py)."""
+    sender = app.get(K.sender)
+    escalator = Escalator(app[K.engine], app[K.keyring], app[K.settings], clock=app[K.clock],
+                          on_mail=sender.wake if sender is not None else None)
+    task = asyncio.create_task(escalator.run(), name="queue-escalation")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 # --- wiring --------------------------------------------------------------------------------
