@@ -377,6 +377,9 @@ class Gateway:
             await conn.execute(insert(RequestReply).values(
                 id=reply_id, request_id=req.id, author_id=staff_id, created_at=now,
                 body_enc=self._seal(RequestReply, "body_enc", reply_id, text)))
+            # response time vs due time (the staff API, staff/queue.py, is the full version: claims, events)
+            await conn.execute(update(CareRequest).where(CareRequest.id == req.id, CareRequest.first_reply_at.is_(None))
+                               .values(first_reply_at=now))
             patient = await load_patient(conn, self.keyring, req.account_id, now.date())
             await outbox.enqueue(conn, self.keyring, kind="new_message", recipient=patient.email,
                                  payload={"link": f"{self.settings.base_url}/"}, now=now)
