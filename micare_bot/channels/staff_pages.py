@@ -75,6 +75,12 @@ def add_nav(app: web.Application, label: str, href: str, roles: Iterable[str] | 
 def _environment(directory: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    @jinja2.pass_context
+    def localtime(ctx: Any, iso: str | None) -> str:
+        return _localtime(iso, ctx["clinic_zone"])
+
+    env.filters["localtime"] = localtime
     return env
 
 
@@ -91,8 +97,7 @@ def render(request: web.Request, template: str, member: StaffMember | None, *, s
     app = request.app
     clinic = _clinic(request, member)
     zone = clinic.calendar.timezone if clinic is not None else ZoneInfo("UTC")
-    env = app[staff_templates_key].overlay()
-    env.filters["localtime"] = lambda iso: _localtime(iso, zone)
+    env = app[staff_templates_key]
     nav = [{"label": n.label, "href": n.href, "current": request.path == n.href}
            for n in app[staff_nav_key] if member is not None and (n.roles is None or member.role in n.roles)]
     body = env.get_template(template).render(
@@ -101,7 +106,7 @@ def render(request: web.Request, template: str, member: StaffMember | None, *, s
         clinic_name=clinic.name if clinic is not None else "Clinic",
         idle_seconds=app[K.settings].staff_session_idle_seconds,
         intent_labels=INTENT_LABELS, status_labels=STATUS_LABELS, field_labels=FIELD_LABELS,
-        triage_labels=TRIAGE_LABELS, **context)
+        triage_labels=TRIAGE_LABELS, clinic_zone=zone, **context)
     response = page(request, body)
     response.set_status(status)
     return response
