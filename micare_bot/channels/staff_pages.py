@@ -12,7 +12,8 @@ For other modules:
   the signed-in member and the CSRF token;
 * :func:`staff_page` wraps a page handler: it runs the role guard and sends a
   signed-out browser to ``/staff/login`` instead of a JSON 401;
-* :func:`add_nav` adds a link to the nav (optionally for some roles only).
+* :func:`add_nav` adds a link to the nav (optionally for some roles only);
+* :func:`add_queue_panel` adds a section above the queue table.
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ staff_nav_key = web.AppKey("staff_nav", list)
 staff_templates_key = web.AppKey("staff_templates", jinja2.Environment)
 
 PageHandler = Callable[[web.Request, StaffMember], Awaitable[web.StreamResponse]]
+
+
+PanelLoader = Callable[[web.Request, StaffMember], Awaitable[Mapping[str, Any] | None]]
+staff_queue_panels_key = web.AppKey("staff_queue_panels", list)
+
+
+def add_queue_panel(app: web.Application, template: str, loader: PanelLoader) -> None:
+    """A section above the queue table (e.g. pending proxy-link requests): ``loader`` returns the
+    data for ``template`` (included with ``panel`` = that data), or None to show nothing."""
+    app[staff_queue_panels_key].append((template, loader))
 
 
 def add_nav(app: web.Application, label: str, href: str, roles: Iterable[str] | None = None) -> None:
@@ -173,7 +184,13 @@ async def queue_page(request: web.Request, member: StaffMember) -> web.Response:
         teams = await teams_overview(conn, request.app[K.keyring], member, request.app[K.clock]())
         staff_list = await clinic_staff(conn, request.app[K.keyring], member.clinic_id)
     visible = [t for t in teams if member.is_admin or t["member"] or t["covering"]]
+    panels = []
+    for template, loader in request.app[staff_queue_panels_key]:
+        data = await loader(request, member)
+        if data is not None:
+            panels.append({"template": template, "data": data})
     return render(request, "staff/queue.html", member, requests=body["requests"], counts=body["counts"],
+                  panels=panels,
                   due=body["due"], filters=filters, keep={k: v for k, v in filters.items() if v},
                   teams=visible, staff_list=[s for s in staff_list if s["status"] == "active"],
                   can_claim_next=bool(member.inbox_teams))
@@ -263,6 +280,7 @@ def setup_staff_pages(app: web.Application) -> None:
     app[staff_templates_key] = _environment(TEMPLATES_DIR)
     app[staff_assets_key] = StaffAssets(STATIC_DIR)
     app[staff_nav_key] = []
+    app[staff_queue_panels_key] = []
     add_nav(app, "Queue", "/staff/queue")
     add_nav(app, "Message a patient", "/staff/patients", roles=STAFF_ROLES)
     add_nav(app, "Teams and cover", "/staff/teams")
