@@ -28,6 +28,7 @@ CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
 COMPUTED_FEATURES = (
     "infant_under_3_months", "fever_100_4", "fever_102", "fever_103", "days_3_plus",
     "glucose_300", "glucose_under_55", "pill_count_10", "bp_180", "pulse_abnormal",
+    "gestation_weeks", "infant_under_6_months", "bp_160", "spo2_low", "fever_101",
 )
 
 
@@ -108,9 +109,17 @@ class Triage:
             self.rules.append(rule)
             if rule.level not in self.priority:
                 raise LexiconError(f"triage.yaml: rule {rule.id} has unknown level {rule.level}")
-        # evaluation order: most urgent level first, file order within a level
+        # evaluation order: a life in danger right now first (someone not breathing after an
+        # overdose needs 911 before Poison Control or the crisis line), then the most urgent
+        # level first, file order within a level
+        first = data.get("danger_now") or ()
+        unknown = set(first) - seen
+        if unknown:
+            raise LexiconError(f"triage.yaml: danger_now names unknown rules {sorted(unknown)}")
+        ids = [rule.id for rule in self.rules]
         self.order: tuple[int, ...] = tuple(sorted(
-            range(len(self.rules)), key=lambda i: (self.priority.index(self.rules[i].level), i)))
+            range(len(self.rules)),
+            key=lambda i: (ids[i] not in first, self.priority.index(self.rules[i].level), i)))
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
@@ -276,6 +285,12 @@ class Triage:
         has_units = _UNITS_RE.search(folded) is not None
         if _NEWBORN_RE.search(folded) or (has_units and _infant(folded)):
             found.add("infant_under_3_months")
+        if has_units:
+            age = _infant_age_days(folded)
+            if age is not None and age < 180:
+                found.add("infant_under_6_months")
+            if _gestation_weeks(folded):
+                found.add("gestation_weeks")
         if (has_units or "day" in folded or "since" in folded) and _days_3_plus(folded):
             found.add("days_3_plus")
         if _DIGIT_RE.search(folded):
@@ -289,6 +304,8 @@ class Triage:
                         occurrences.append((c, 0, name))
                     else:
                         found.add(name)
+            if _spo2_low(folded):
+                found.add("spo2_low")
             for c, start in _pill_counts(message.lattices):
                 occurrences.append((c, start, "pill_count_10"))
         occurrences.extend(feature_hits)
@@ -360,6 +377,9 @@ _INFANT_RE = re.compile(
     rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b(?!\s+ago)"
     rf"|\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks)[\s-]*(?:old\s+)?(?:baby|infant|newborn|son|daughter|boy|girl)\b"
     rf"|\(\s*{_NUM}\s*(day|days|week|weeks|wk|wks)\s*(?:old)?\s*\)"
+    # "my 2 mo has a fever": a possessive and an age in weeks or months is a baby
+    rf"|\b(?:my|our|his|her|the)\s+{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b"
+    r"(?!\s+(?:ago|of|off|leave|vacation|notice|supply|worth|in|at|away|later|post|postpartum|out|along|pregnant))"
 )
 _UNITS_RE = re.compile(r"\b(?:days?|nights?|weeks?|wks?|months?|mos?|old|third|fourth|fifth|sixth|seventh|3rd|4th|5th|6th|7th)\b")
 _DIGIT_RE = re.compile(r"\d")
@@ -400,6 +420,13 @@ def computed_features(folded: str) -> Iterable[str]:
     """Features read from numbers: an infant's age, a temperature, a duration (unscoped)."""
     if _NEWBORN_RE.search(folded) or _infant(folded):
         yield "infant_under_3_months"
+    age = _infant_age_days(folded)
+    if age is not None and age < 180:
+        yield "infant_under_6_months"
+    if _spo2_low(folded):
+        yield "spo2_low"
+    if _gestation_weeks(folded):
+        yield "gestation_weeks"
     yield from _reading_features(folded, bool(_FEVER_CONTEXT_RE.search(folded)))
     if _days_3_plus(folded):
         yield "days_3_plus"
@@ -410,6 +437,8 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
     temp = _max_temperature_f(text, has_context)
     if temp is not None and temp >= 100.4:
         yield "fever_100_4"
+    if temp is not None and temp >= 101.0:
+        yield "fever_101"
     if temp is not None and temp >= 102.0:
         yield "fever_102"
     if temp is not None and temp >= 103.0:
@@ -418,6 +447,11 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
         systolic, diastolic = int(m.group(1)), int(m.group(2))
         if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 180 or diastolic >= 110):
             yield "bp_180"
+            break
+    for m in _BP_RE.finditer(text):
+        systolic, diastolic = int(m.group(1)), int(m.group(2))
+        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 160 or diastolic >= 100):
+            yield "bp_160"
             break
     for m in _PULSE_RE.finditer(text):
         rate = int(m.group(1) or m.group(2))
@@ -431,7 +465,39 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
         yield "glucose_under_55"
 
 
+# "35 wks", "I'm 10 weeks", "at 28 weeks": a pregnancy written as its week count alone.
+# Not an age ("6 weeks old"), a span ("2 weeks ago", "for 3 weeks") or a postpartum count.
+_GESTATION_RE = re.compile(
+    r"(?:^|[.!?]\s*|\b(?:i am|im|i m|she is|shes|she s|wife is|currently|at|about|almost|nearly|only)\s+)"
+    r"(\d{1,2})\s*(?:wks?|weeks?)\b"
+    r"(?!\s*(?:old|ago|postpartum|post|pp|after|since|out|of|now|later|straight|in a row|running|late|early))"
+)
+
+
+_SPO2_RE = re.compile(
+    r"\b(?:oxygen|o2|ox|sat|sats|saturation|saturations|pulse ox|oximeter|spo2|oxygen level|reader)\b"
+    r"(?:\s+(?:level|levels|reader|meter|is|was|says|said|reads|reading|shows|at|of|down to|dropped to|keeps|dropping|only|in the))*"
+    r"\s+(\d{2})\s*(?:%|percent)?(?!\s*(?:mg|days|minutes|hours|years|lbs|pounds))"
+)
+
+
+def _spo2_low(folded: str) -> bool:
+    """An oxygen saturation reading of 91 % or lower ("oxygen reader says 84%")."""
+    return any(50 <= int(m.group(1)) <= 91 for m in _SPO2_RE.finditer(folded))
+
+
+def _gestation_weeks(folded: str) -> bool:
+    return any(4 <= int(m.group(1)) <= 42 for m in _GESTATION_RE.finditer(folded))
+
+
 def _infant(folded: str) -> bool:
+    age = _infant_age_days(folded)
+    return age is not None and age < 90
+
+
+def _infant_age_days(folded: str) -> float | None:
+    """The youngest baby's age in days named in the text ("6 wk old", "my 2 mo")."""
+    youngest: float | None = None
     for m in _INFANT_RE.finditer(folded):
         groups = [g for g in m.groups() if g]
         if len(groups) < 2:
@@ -439,13 +505,10 @@ def _infant(folded: str) -> bool:
         value, unit = _num(groups[0]), groups[1]
         if value is None:
             continue
-        if unit.startswith("d") and value < 90:
-            return True
-        if unit.startswith("w") and value < 13:
-            return True
-        if unit.startswith("m") and value < 3:
-            return True
-    return False
+        days = value if unit.startswith("d") else value * 7 if unit.startswith("w") else value * 30.4
+        if youngest is None or days < youngest:
+            youngest = days
+    return youngest
 
 
 def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:

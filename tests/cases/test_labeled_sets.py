@@ -4,7 +4,9 @@ The thresholds are the issue's acceptance figures. Every set was written
 independently by a different author in their own words. `utterances.jsonl`
 (dev) and `utterances_train2.jsonl` were tuned on; `utterances_holdout.jsonl`,
 `utterances_holdout2.jsonl` and `utterances_holdout3.jsonl` were each first
-measured blind (README: Figures) and only then used for tuning; holdout3's
+measured blind (README: Figures) and only then used for tuning, and so were
+holdout4 to holdout9 (written for this: slang, unusual clinical pictures,
+parents and caregivers, understated and indirect urgency); holdout3's
 same-day bound is lower because only its urgent levels were tuned. train2's routine lines are all traps
 (alarming words in routine context), so its over-triage bound is looser.
 """
@@ -51,11 +53,16 @@ SETS = {
     "holdout2": (DATA / "utterances_holdout2.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout3": (DATA / "utterances_holdout3.jsonl", 0.93, 0.99, 0.80, 0.05),
     "train2": (DATA / "utterances_train2.jsonl", 0.93, 0.99, 0.90, 0.10),
-    # The two newest blind sets (slang and unusual clinical pictures): measured blind,
-    # partly tuned, still short of the acceptance figures. These bounds only guard
-    # against regressions; README: Figures has the honest numbers.
-    "holdout4": (DATA / "utterances_holdout4.jsonl", 0.85, 0.85, 0.90, 0.05),
-    "holdout5": (DATA / "utterances_holdout5.jsonl", 0.85, 0.93, 0.75, 0.10),
+    "holdout6": (DATA / "utterances_holdout6.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout7": (DATA / "utterances_holdout7.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # Long portal messages and limited English (holdout8), mental health and substances
+    # (holdout9): urgent levels tuned after the blind measurement, intents not yet.
+    "holdout8": (DATA / "utterances_holdout8.jsonl", 0.84, 0.98, 0.90, 0.06),
+    "holdout9": (DATA / "utterances_holdout9.jsonl", 0.84, 0.98, 0.90, 0.05),
+    # Slang and unusual clinical pictures: measured blind, then tuned on; their
+    # intent accuracy is still short of 93 %. README: Figures has the blind numbers.
+    "holdout4": (DATA / "utterances_holdout4.jsonl", 0.85, 0.97, 0.90, 0.05),
+    "holdout5": (DATA / "utterances_holdout5.jsonl", 0.85, 0.97, 0.90, 0.08),
 }
 
 
