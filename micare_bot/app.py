@@ -18,10 +18,12 @@ from aiohttp import web
 from . import conversation as core
 from .channels import keys as K
 from .channels.email import OutboxSender
+from .channels.family_web import setup_family_routes
 from .channels.web import error_middleware, headers_middleware, setup_routes
 from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
+from .family import Family
 from .gateway import Gateway
 from .models import PatientContext
 from .store import db
@@ -57,7 +59,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             row = await sync_clinic(conn, clinic, app[K.clock]())
         app[K.engine] = engine
         app[K.keyring] = keyring
-        app[K.gateway] = Gateway(engine, keyring, settings, {row.id: clinic})
+        gateway = Gateway(engine, keyring, settings, {row.id: clinic})
+        app[K.gateway] = gateway
+        app[K.family] = Family(engine, keyring, settings, {row.id: clinic}, on_change=gateway.forget)
         yield
     finally:
         await engine.dispose()
@@ -86,5 +90,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     if send_mail:
         app.cleanup_ctx.append(outbox_ctx)
     setup_routes(app)
+    setup_family_routes(app)
     setup_widget(app)
     return app

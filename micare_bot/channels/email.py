@@ -42,6 +42,7 @@ SUBJECTS = {
     "invitation": "Your secure messaging invitation",
     "new_message": "You have a new secure message",
     "new_request": "A new request is in your care team's queue",
+    "family_update": "An update about your family members",
 }
 MAX_ATTEMPTS = 25
 LEASE = timedelta(minutes=5)

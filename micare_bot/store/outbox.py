@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .crypto import Keyring
 from .schema import OutboxMessage, aad
 
-KINDS = frozenset({"invitation", "new_request", "new_message"})
+KINDS = frozenset({"invitation", "new_request", "new_message", "family_update"})
 
 
 async def enqueue(conn: AsyncConnection, keyring: Keyring, *, kind: str, recipient: str,

@@ -1,0 +1,128 @@
+"""HTTP routes for family members: the parent's side under ``/api/v1/family``, the care team's
+under ``/api/v1/staff/family``. Same rules as the patient API (``web.py``): JSON bodies with
+known fields, SPEC §6 errors, CSRF and Origin on cookie writes, no PHI in URLs (member,
+link and provider ids are random UUIDs; the provider search term is a doctor's name)."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from aiohttp import web
+
+from .. import accounts
+from ..accounts import SessionInfo
+from . import keys as K
+from .web import CSRF_HEADER, COOKIE, ApiError, check_origin, now, read_json, require_session
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _id(request: web.Request, name: str, what: str) -> str:
+    value = request.match_info[name]
+    if not _ID.match(value):
+        raise ApiError(404, "not_found", f"No such {what}.")
+    return value
+
+
+async def require_staff(request: web.Request, *, write: bool = False) -> SessionInfo:
+    """A signed-in care-team member (CSRF and Origin checked on writes)."""
+    app = request.app
+    info = await accounts.authenticate(app[K.engine], app[K.settings], request.cookies.get(COOKIE), now=now(request))
+    if info is None:
+        raise ApiError(401, "unauthenticated", "Please sign in.")
+    if info.role != "staff":
+        raise ApiError(403, "forbidden", "This is the care-team API.")
+    if write:
+        check_origin(request)
+        expected = accounts.csrf_for(app[K.keyring], info.token)
+        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
+            raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
+    return info
+
+
+# --- the parent ---------------------------------------------------------------------------
+
+
+async def family_overview(request: web.Request) -> web.Response:
+    info = await require_session(request)
+    return web.json_response(await request.app[K.family].overview(info.account_id, now=now(request)))
+
+
+async def add_member(request: web.Request) -> web.Response:
+    info = await require_session(request, write=True)
+    data = await read_json(request, {"name": (str, True), "dob": (str, True)})
+    member, created = await request.app[K.family].add_member(info.account_id, name=data["name"], dob=data["dob"],
+                                                             now=now(request))
+    return web.json_response(member, status=201 if created else 200)
+
+
+async def search_providers(request: web.Request) -> web.Response:
+    info = await require_session(request)
+    query = request.query.get("q", "")
+    return web.json_response(await request.app[K.family].search_providers(info.account_id, query))
+
+
+async def request_link(request: web.Request) -> web.Response:
+    info = await require_session(request, write=True)
+    member = _id(request, "id", "family member")
+    data = await read_json(request, {"provider_id": (str, True)})
+    if not _ID.match(data["provider_id"]):
+        raise ApiError(422, "unknown_provider", "Choose a doctor from the clinic's list.")
+    body, changed = await request.app[K.family].request_link(info.account_id, member, data["provider_id"],
+                                                             now=now(request))
+    return web.json_response(body, status=202 if changed else 200)
+
+
+# --- the care team -----------------------------------------------------------------------
+
+
+async def staff_links(request: web.Request) -> web.Response:
+    info = await require_staff(request)
+    status = request.query.get("status", "pending")
+    items = await request.app[K.family].staff_links(info.account_id, status=status, now=now(request))
+    return web.json_response({"links": items})
+
+
+async def _decide(request: web.Request, accept: bool) -> web.Response:
+    info = await require_staff(request, write=True)
+    link = _id(request, "id", "family link")
+    await read_json(request, {}, allow_empty=True)
+    item, _ = await request.app[K.family].decide(info.account_id, link, accept=accept, now=now(request))
+    _wake(request)
+    return web.json_response(item)
+
+
+async def accept_link(request: web.Request) -> web.Response:
+    return await _decide(request, True)
+
+
+async def decline_link(request: web.Request) -> web.Response:
+    return await _decide(request, False)
+
+
+async def end_link(request: web.Request) -> web.Response:
+    info = await require_staff(request, write=True)
+    link = _id(request, "id", "family link")
+    data = await read_json(request, {"reason": (str, True), "note": (str, False)})
+    item, _ = await request.app[K.family].end(info.account_id, link, reason=data["reason"], note=data.get("note"),
+                                              now=now(request))
+    _wake(request)
+    return web.json_response(item)
+
+
+def _wake(request: web.Request) -> None:
+    sender = request.app.get(K.sender)
+    if sender is not None:
+        sender.wake()
+
+
+def setup_family_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/family", family_overview)
+    app.router.add_post("/api/v1/family/members", add_member)
+    app.router.add_get("/api/v1/family/providers", search_providers)
+    app.router.add_post("/api/v1/family/members/{id}/link", request_link)
+    app.router.add_get("/api/v1/staff/family/links", staff_links)
+    app.router.add_post("/api/v1/staff/family/links/{id}/accept", accept_link)
+    app.router.add_post("/api/v1/staff/family/links/{id}/decline", decline_link)
+    app.router.add_post("/api/v1/staff/family/links/{id}/end", end_link)
