@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 import jinja2
 from sqlalchemy import select, update
@@ -77,6 +77,16 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME or not _NAME.match(name):
         raise FamilyError(422, "invalid_name", f"Enter a name of letters, spaces, ' . or - (up to {MAX_NAME}).")
     return name
+
+
+class StaffView(Protocol):
+    """The signed-in staff member as the staff role guard hands it over."""
+
+    id: str
+    clinic_id: str
+
+    @property
+    def inbox_teams(self) -> frozenset[str]: ...  # teams whose work they may do (members and cover)
 
 
 class Notices:
@@ -297,10 +307,6 @@ class Family:
 
     # --- the care team's side ------------------------------------------------------------
 
-    async def _staff(self, conn: AsyncConnection, staff_id: str) -> Any:
-        staff = await self._account(conn, staff_id, "staff")
-        return staff
-
     def _staff_item(self, r: Any, parent_name: str, clinic: ClinicSettings, now: datetime) -> dict[str, Any]:
         today = proxy.local_today(now, clinic)
         child = str(self._open(Dependent, "name_enc", r.dep_id, r.name_enc))
@@ -327,34 +333,31 @@ class Family:
             "ended_at": r.ended_at.isoformat() if r.ended_at else None,
         }
 
-    async def staff_links(self, staff_id: str, *, status: str = "pending", now: datetime) -> list[dict[str, Any]]:
-        """Links routed to the staff member's care team: pending ones first due first; accepted
-        ones (to end one) by child. Staff of other teams never see them."""
+    async def staff_links(self, staff: StaffView, *, status: str = "pending", now: datetime) -> list[dict[str, Any]]:
+        """Links routed to the staff member's care teams, oldest request first. Staff of other
+        teams never see them."""
         if status not in {"pending", "accepted"}:
             raise FamilyError(422, "invalid_status", "List 'pending' or 'accepted' links.")
+        clinic = self._clinic(staff.clinic_id)
+        teams = sorted(staff.inbox_teams)
         async with db.read(self.engine) as conn:
-            staff = await self._staff(conn, staff_id)
-            clinic = self._clinic(staff.clinic_id)
-            if staff.care_team_id is None:
-                rows = []
-            else:
-                rows = (await conn.execute(self._links_query().add_columns(Account.name_enc.label("parent_enc"))
-                                           .join(Account, Account.id == DependentLink.account_id)
-                                           .where(DependentLink.care_team_id == staff.care_team_id,
-                                                  DependentLink.status == status,
-                                                  Account.clinic_id == staff.clinic_id)
-                                           .order_by(DependentLink.requested_at, Dependent.id))).all()
+            rows = (await conn.execute(self._links_query().add_columns(Account.name_enc.label("parent_enc"))
+                                       .join(Account, Account.id == DependentLink.account_id)
+                                       .where(DependentLink.care_team_id.in_(teams),
+                                              DependentLink.status == status,
+                                              Account.clinic_id == staff.clinic_id)
+                                       .order_by(DependentLink.requested_at, Dependent.id))).all() if teams else []
         items = [self._staff_item(r, str(self._open(Account, "name_enc", r.account_id, r.parent_enc)), clinic, now)
                  for r in rows]
         async with db.write(self.engine) as conn:
-            await audit.append(conn, at=now, actor=f"account:{staff_id}", action="phi.read",
-                               target_type="family_links", target_id=staff.care_team_id or staff.clinic_id,
+            await audit.append(conn, at=now, actor=f"account:{staff.id}", action="phi.read",
+                               target_type="family_links", target_id=staff.clinic_id,
                                detail={"status": status, "links": len(items)})
         return items
 
-    async def _staff_link(self, conn: AsyncConnection, staff: Any, link_id: str) -> Any:
+    async def _staff_link(self, conn: AsyncConnection, staff: StaffView, link_id: str) -> Any:
         row = (await conn.execute(db.for_update(conn, select(DependentLink).where(DependentLink.id == link_id)))).first()
-        if row is None or staff.care_team_id is None or row.care_team_id != staff.care_team_id:
+        if row is None or row.care_team_id not in staff.inbox_teams:
             raise FamilyError(*NO_LINK)
         owner = (await conn.execute(select(Account.clinic_id).where(Account.id == row.account_id))).scalar_one()
         if owner != staff.clinic_id:
@@ -387,11 +390,10 @@ class Family:
         await outbox.enqueue(conn, self.keyring, kind="family_update", recipient=email,
                              payload={"link": f"{self.settings.base_url}/"}, now=now)
 
-    async def decide(self, staff_id: str, link_id: str, *, accept: bool, now: datetime) -> tuple[dict[str, Any], bool]:
+    async def decide(self, staff: StaffView, link_id: str, *, accept: bool, now: datetime) -> tuple[dict[str, Any], bool]:
         """Accept or decline a pending link; deciding the same way again changes nothing."""
         wanted = "accepted" if accept else "declined"
         async with db.write(self.engine) as conn:
-            staff = await self._staff(conn, staff_id)
             clinic = self._clinic(staff.clinic_id)
             link = await self._staff_link(conn, staff, link_id)
             changed = False
@@ -401,9 +403,9 @@ class Family:
                 raise FamilyError(409, "not_pending", f"This link is {link.status}, not waiting for a decision.")
             else:
                 await conn.execute(update(DependentLink).where(DependentLink.id == link.id).values(
-                    status=wanted, decided_at=now, decided_by=staff_id))
+                    status=wanted, decided_at=now, decided_by=staff.id))
                 await self._tell_parent(conn, link, "link_accepted" if accept else "link_declined", clinic, now)
-                await audit.append(conn, at=now, actor=f"account:{staff_id}",
+                await audit.append(conn, at=now, actor=f"account:{staff.id}",
                                    action="family.link_accept" if accept else "family.link_decline",
                                    target_type="dependent_link", target_id=link.id,
                                    detail={"dependent": link.dependent_id, "guardian": link.account_id})
@@ -413,7 +415,7 @@ class Family:
             self.on_change(link.account_id)
         return item, changed
 
-    async def end(self, staff_id: str, link_id: str, *, reason: str, note: str | None,
+    async def end(self, staff: StaffView, link_id: str, *, reason: str, note: str | None,
                   now: datetime) -> tuple[dict[str, Any], bool]:
         """End an accepted link (custody changed, entered in error …): final; audited with the
         reason code; the note is sealed on the link."""
@@ -422,7 +424,6 @@ class Family:
         if note is not None and len(note) > MAX_NOTE:
             raise FamilyError(422, "note_too_long", f"Keep the note under {MAX_NOTE} characters.")
         async with db.write(self.engine) as conn:
-            staff = await self._staff(conn, staff_id)
             clinic = self._clinic(staff.clinic_id)
             link = await self._staff_link(conn, staff, link_id)
             changed = False
@@ -432,11 +433,11 @@ class Family:
                 raise FamilyError(409, "not_accepted", f"Only an accepted link can be ended; this one is {link.status}.")
             else:
                 await conn.execute(update(DependentLink).where(DependentLink.id == link.id).values(
-                    status="ended", ended_at=now, decided_by=staff_id, end_reason=reason,
+                    status="ended", ended_at=now, decided_by=staff.id, end_reason=reason,
                     end_note_enc=self._seal(DependentLink, "end_note_enc", link.id, note.strip())
                     if note and note.strip() else None))
                 await self._tell_parent(conn, link, "link_ended", clinic, now)
-                await audit.append(conn, at=now, actor=f"account:{staff_id}", action="family.link_end",
+                await audit.append(conn, at=now, actor=f"account:{staff.id}", action="family.link_end",
                                    target_type="dependent_link", target_id=link.id,
                                    detail={"dependent": link.dependent_id, "guardian": link.account_id,
                                            "reason": reason, "note": bool(note and note.strip())})

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy import select
 
 from .. import accounts
-from ..accounts import SessionInfo
+from ..store import db
+from ..store.schema import Account
 from . import keys as K
 from .web import CSRF_HEADER, COOKIE, ApiError, check_origin, now, read_json, require_session
 
@@ -25,7 +28,14 @@ def _id(request: web.Request, name: str, what: str) -> str:
     return value
 
 
-async def require_staff(request: web.Request, *, write: bool = False) -> SessionInfo:
+@dataclass(frozen=True)
+class TeamStaff:
+    id: str
+    clinic_id: str
+    inbox_teams: frozenset[str]
+
+
+async def require_staff(request: web.Request, *, write: bool = False) -> TeamStaff:
     """A signed-in care-team member (CSRF and Origin checked on writes)."""
     app = request.app
     info = await accounts.authenticate(app[K.engine], app[K.settings], request.cookies.get(COOKIE), now=now(request))
@@ -38,7 +48,9 @@ async def require_staff(request: web.Request, *, write: bool = False) -> Session
         expected = accounts.csrf_for(app[K.keyring], info.token)
         if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
             raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
-    return info
+    async with db.read(app[K.engine]) as conn:
+        team = (await conn.execute(select(Account.care_team_id).where(Account.id == info.account_id))).scalar_one()
+    return TeamStaff(info.account_id, info.clinic_id, frozenset([team] if team else []))
 
 
 # --- the parent ---------------------------------------------------------------------------
@@ -80,7 +92,7 @@ async def request_link(request: web.Request) -> web.Response:
 async def staff_links(request: web.Request) -> web.Response:
     info = await require_staff(request)
     status = request.query.get("status", "pending")
-    items = await request.app[K.family].staff_links(info.account_id, status=status, now=now(request))
+    items = await request.app[K.family].staff_links(info, status=status, now=now(request))
     return web.json_response({"links": items})
 
 
@@ -88,7 +100,7 @@ async def _decide(request: web.Request, accept: bool) -> web.Response:
     info = await require_staff(request, write=True)
     link = _id(request, "id", "family link")
     await read_json(request, {}, allow_empty=True)
-    item, _ = await request.app[K.family].decide(info.account_id, link, accept=accept, now=now(request))
+    item, _ = await request.app[K.family].decide(info, link, accept=accept, now=now(request))
     _wake(request)
     return web.json_response(item)
 
@@ -105,7 +117,7 @@ async def end_link(request: web.Request) -> web.Response:
     info = await require_staff(request, write=True)
     link = _id(request, "id", "family link")
     data = await read_json(request, {"reason": (str, True), "note": (str, False)})
-    item, _ = await request.app[K.family].end(info.account_id, link, reason=data["reason"], note=data.get("note"),
+    item, _ = await request.app[K.family].end(info, link, reason=data["reason"], note=data.get("note"),
                                               now=now(request))
     _wake(request)
     return web.json_response(item)
