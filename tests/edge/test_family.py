@@ -508,3 +508,37 @@ class TestMigration:
             assert len(link.id) == 36
         finally:
             await engine.dispose()
+
+
+class TestEmail:
+    async def test_decision_mail_reaches_the_parent_without_phi(self, engine: AsyncEngine, settings: Settings,
+                                                                tmp_path: Path, aiohttp_client: Any) -> None:
+        """Accepting a link e-mails the parent through real SMTP (aiosmtpd): a link, no names, no doctor."""
+        from aiosmtpd.controller import Controller
+
+        from micare_bot.channels.email import OutboxSender
+
+        from .conftest import SmtpSink, free_port
+
+        port = free_port()
+        mail = settings.with_(clinic_file=two_team_clinic(tmp_path), smtp_host="127.0.0.1", smtp_port=port,
+                              smtp_starttls=False, smtp_timeout=2.0, mail_from="clinic@example.org")
+        api = Api(await aiohttp_client(create_app(mail, clock=Clock(T0), send_mail=False)))
+        fam = await linked_family(api)
+        sink = SmtpSink()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            await OutboxSender(engine, api.app[keyring_key], mail).send_due()
+        finally:
+            controller.stop()
+        to_parent = [e for e in sink.messages if e.rcpt_tos == ["dana@example.com"]  # type: ignore[attr-defined]
+                     and b"Subject: An update about your family members" in e.original_content]  # type: ignore[attr-defined]
+        assert len(to_parent) == 2  # one per accepted child (the third e-mail is her invitation)
+        raw = to_parent[0].original_content.decode()  # type: ignore[attr-defined]
+        assert "There is an update about the family members" in raw and mail.base_url in raw
+        for phi in ("Emma", "Liam", "Reyes", "Dana", "Nakamura", "2019", "2021"):
+            assert phi not in raw, phi
+        to_team = [e for e in sink.messages if e.rcpt_tos == ["blue-team@riverside-clinic.example"]]  # type: ignore[attr-defined]
+        assert len(to_team) == 2  # "a new request is in your care team's queue", one per link request
+        assert fam.parent.email == "dana@example.com"
