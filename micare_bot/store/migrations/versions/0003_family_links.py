@@ -5,7 +5,7 @@ staff saw the parent and the child: they become ``accepted`` links of source
 ``enrollment``, routed to the parent's care team.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-22 06:55:00
 """
 import uuid
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
