@@ -92,8 +92,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     if send_mail:
         app.cleanup_ctx.append(outbox_ctx)
     setup_routes(app)
-    setup_family_routes(app)
     setup_widget(app)
     setup_staff_api(app)
     setup_staff_pages(app)
+    setup_family_routes(app)
     return app

@@ -88,6 +88,9 @@ class StaffView(Protocol):
     @property
     def inbox_teams(self) -> frozenset[str]: ...  # teams whose work they may do (members and cover)
 
+    @property
+    def is_admin(self) -> bool: ...  # a clinic administrator: every team of the clinic
+
 
 class Notices:
     """The inbox texts of link decisions: jinja2 templates a clinic can edit."""
@@ -334,19 +337,20 @@ class Family:
         }
 
     async def staff_links(self, staff: StaffView, *, status: str = "pending", now: datetime) -> list[dict[str, Any]]:
-        """Links routed to the staff member's care teams, oldest request first. Staff of other
-        teams never see them."""
+        """Links routed to the staff member's care teams (members and cover; an admin: every team of
+        the clinic), oldest request first. Staff of other teams never see them."""
         if status not in {"pending", "accepted"}:
             raise FamilyError(422, "invalid_status", "List 'pending' or 'accepted' links.")
         clinic = self._clinic(staff.clinic_id)
         teams = sorted(staff.inbox_teams)
         async with db.read(self.engine) as conn:
-            rows = (await conn.execute(self._links_query().add_columns(Account.name_enc.label("parent_enc"))
-                                       .join(Account, Account.id == DependentLink.account_id)
-                                       .where(DependentLink.care_team_id.in_(teams),
-                                              DependentLink.status == status,
-                                              Account.clinic_id == staff.clinic_id)
-                                       .order_by(DependentLink.requested_at, Dependent.id))).all() if teams else []
+            stmt = (self._links_query().add_columns(Account.name_enc.label("parent_enc"))
+                    .join(Account, Account.id == DependentLink.account_id)
+                    .where(DependentLink.status == status, Account.clinic_id == staff.clinic_id)
+                    .order_by(DependentLink.requested_at, Dependent.id))
+            if not staff.is_admin:
+                stmt = stmt.where(DependentLink.care_team_id.in_(teams or [""]))
+            rows = (await conn.execute(stmt)).all()
         items = [self._staff_item(r, str(self._open(Account, "name_enc", r.account_id, r.parent_enc)), clinic, now)
                  for r in rows]
         async with db.write(self.engine) as conn:
@@ -357,7 +361,7 @@ class Family:
 
     async def _staff_link(self, conn: AsyncConnection, staff: StaffView, link_id: str) -> Any:
         row = (await conn.execute(db.for_update(conn, select(DependentLink).where(DependentLink.id == link_id)))).first()
-        if row is None or row.care_team_id not in staff.inbox_teams:
+        if row is None or not (staff.is_admin or row.care_team_id in staff.inbox_teams):
             raise FamilyError(*NO_LINK)
         owner = (await conn.execute(select(Account.clinic_id).where(Account.id == row.account_id))).scalar_one()
         if owner != staff.clinic_id:

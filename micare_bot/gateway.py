@@ -398,7 +398,6 @@ class Gateway:
                     .order_by(CareRequest.due_at, CareRequest.filed_at)
                 )
             ).all()
-            people = await proxy.request_people(conn, self.keyring, self.clinics, rows, now)
         items = []
         for r in rows:
             content = self._open(CareRequest, "content_enc", r.id, r.content_enc)
@@ -407,7 +406,6 @@ class Gateway:
                 "patient": content["patient"], "fields": content["fields"], "parsed": content["parsed"],
                 "patient_words": content["patient_words"], "filed_at": r.filed_at.isoformat(),
                 "due_at": r.due_at.isoformat(), "overdue": r.due_at <= now,
-                **people[r.id],  # "for" (the child or the sender) and "sender" (a parent for a child)
             })
         async with db.write(self.engine) as conn:
             await audit.append(conn, at=now, actor=f"account:{staff_id}", action="phi.read",

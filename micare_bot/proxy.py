@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .clinic_settings import ClinicSettings
 from .store.crypto import Keyring
-from .store.schema import Account, Dependent, DependentLink, aad
+from .store.schema import Dependent, DependentLink, aad
 
 DEFAULT_AGE_LIMIT = 18
 
@@ -112,49 +111,3 @@ async def may_act_for(conn: AsyncConnection, keyring: Keyring, account_id: str, 
         return False
     raw = keyring.decrypt_json(row.dob_enc, aad(Dependent, "dob_enc", dependent_id)) if row.dob_enc else None
     return under_limit(date.fromisoformat(raw) if raw else None, today, limit)
-
-
-def _open(keyring: Keyring, model: Any, column: str, row_id: str, token: str | None) -> Any:
-    return None if token is None else keyring.decrypt_json(token, aad(model, column, row_id))
-
-
-async def request_people(conn: AsyncConnection, keyring: Keyring, clinics: Mapping[str, ClinicSettings],
-                     rows: Sequence[Any], now: datetime) -> dict[str, dict[str, Any]]:
-    """For queue rows (``id``, ``account_id``, ``dependent_id``, ``clinic_id``): who the request is for
-    and who sent it, decrypted, by request id. Rows without a dependent are the sender's own."""
-    out: dict[str, dict[str, Any]] = {}
-    accounts = {r.account_id for r in rows}
-    deps = {r.dependent_id for r in rows if r.dependent_id}
-    names: dict[str, tuple[str, date | None]] = {}
-    if accounts:
-        for a in (await conn.execute(select(Account.id, Account.name_enc, Account.dob_enc)
-                                     .where(Account.id.in_(accounts)))).all():
-            raw = _open(keyring, Account, "dob_enc", a.id, a.dob_enc)
-            names[a.id] = (str(_open(keyring, Account, "name_enc", a.id, a.name_enc)),
-                           date.fromisoformat(raw) if raw else None)
-    children: dict[str, tuple[str, date | None]] = {}
-    if deps:
-        for d in (await conn.execute(select(Dependent.id, Dependent.name_enc, Dependent.dob_enc)
-                                     .where(Dependent.id.in_(deps)))).all():
-            raw = _open(keyring, Dependent, "dob_enc", d.id, d.dob_enc)
-            children[d.id] = (str(_open(keyring, Dependent, "name_enc", d.id, d.name_enc)),
-                              date.fromisoformat(raw) if raw else None)
-    for r in rows:
-        clinic = clinics.get(r.clinic_id)
-        today = local_today(now, clinic)
-        sender_name, sender_dob = names.get(r.account_id, ("", None))
-        if r.dependent_id:
-            child_name, child_dob = children.get(r.dependent_id, ("", None))
-            out[r.id] = {
-                "for": {"kind": "dependent", "id": r.dependent_id, "name": child_name,
-                        "dob": child_dob.isoformat() if child_dob else None, "age": age_on(child_dob, today)},
-                "sender": {"kind": "guardian", "id": r.account_id, "name": sender_name},
-            }
-        else:
-            out[r.id] = {
-                "for": {"kind": "self", "id": r.account_id, "name": sender_name,
-                        "dob": sender_dob.isoformat() if sender_dob else None,
-                        "age": age_on(sender_dob, today)},
-                "sender": {"kind": "self", "id": r.account_id, "name": sender_name},
-            }
-    return out

@@ -1,22 +1,20 @@
 """HTTP routes for family members: the parent's side under ``/api/v1/family``, the care team's
-under ``/api/v1/staff/family``. Same rules as the patient API (``web.py``): JSON bodies with
+under ``/api/v1/staff/family`` (behind the staff role guard of ``staff_web``). Same rules as the patient API (``web.py``): JSON bodies with
 known fields, SPEC §6 errors, CSRF and Origin on cookie writes, no PHI in URLs (member,
 link and provider ids are random UUIDs; the provider search term is a doctor's name)."""
 
 from __future__ import annotations
 
-import hmac
 import re
-from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select
 
-from .. import accounts
-from ..store import db
-from ..store.schema import Account
+from ..family import END_REASONS
+from ..staff.roster import StaffMember
 from . import keys as K
-from .web import CSRF_HEADER, COOKIE, ApiError, check_origin, now, read_json, require_session
+from .staff_pages import _clinic, add_nav, render, staff_page
+from .staff_web import require_staff
+from .web import ApiError, now, read_json, require_session
 
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -26,31 +24,6 @@ def _id(request: web.Request, name: str, what: str) -> str:
     if not _ID.match(value):
         raise ApiError(404, "not_found", f"No such {what}.")
     return value
-
-
-@dataclass(frozen=True)
-class TeamStaff:
-    id: str
-    clinic_id: str
-    inbox_teams: frozenset[str]
-
-
-async def require_staff(request: web.Request, *, write: bool = False) -> TeamStaff:
-    """A signed-in care-team member (CSRF and Origin checked on writes)."""
-    app = request.app
-    info = await accounts.authenticate(app[K.engine], app[K.settings], request.cookies.get(COOKIE), now=now(request))
-    if info is None:
-        raise ApiError(401, "unauthenticated", "Please sign in.")
-    if info.role != "staff":
-        raise ApiError(403, "forbidden", "This is the care-team API.")
-    if write:
-        check_origin(request)
-        expected = accounts.csrf_for(app[K.keyring], info.token)
-        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
-            raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
-    async with db.read(app[K.engine]) as conn:
-        team = (await conn.execute(select(Account.care_team_id).where(Account.id == info.account_id))).scalar_one()
-    return TeamStaff(info.account_id, info.clinic_id, frozenset([team] if team else []))
 
 
 # --- the parent ---------------------------------------------------------------------------
@@ -129,7 +102,24 @@ def _wake(request: web.Request) -> None:
         sender.wake()
 
 
+# --- the care team's page --------------------------------------------------------------------
+
+
+@staff_page()
+async def family_page(request: web.Request, member: StaffMember) -> web.Response:
+    """Pending requests (accept, decline) and live links (end, with a reason) of the member's teams."""
+    family = request.app[K.family]
+    at = now(request)
+    clinic = _clinic(request, member)
+    return render(request, "staff/family.html", member,
+                  family_pending=await family.staff_links(member, status="pending", now=at),
+                  family_accepted=await family.staff_links(member, status="accepted", now=at),
+                  family_acceptance=str(clinic.family.link_acceptance),
+                  age_limit=clinic.family.proxy_age_limit, end_reasons=END_REASONS)
+
+
 def setup_family_routes(app: web.Application) -> None:
+    """After ``setup_staff_pages`` (the staff nav)."""
     app.router.add_get("/api/v1/family", family_overview)
     app.router.add_post("/api/v1/family/members", add_member)
     app.router.add_get("/api/v1/family/providers", search_providers)
@@ -138,3 +128,5 @@ def setup_family_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/staff/family/links/{id}/accept", accept_link)
     app.router.add_post("/api/v1/staff/family/links/{id}/decline", decline_link)
     app.router.add_post("/api/v1/staff/family/links/{id}/end", end_link)
+    app.router.add_get("/staff/family", family_page)
+    add_nav(app, "Family links", "/staff/family")

@@ -39,7 +39,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "staff"
 ASSETS: Mapping[str, str] = {
     "staff.css": "text/css", "staff.js": "text/javascript", "login.js": "text/javascript",
     "queue.js": "text/javascript", "request.js": "text/javascript", "teams.js": "text/javascript",
-    "admin.js": "text/javascript", "message.js": "text/javascript",
+    "admin.js": "text/javascript", "message.js": "text/javascript", "family.js": "text/javascript",
 }
 
 INTENT_LABELS = {"appointment": "Appointment", "refill": "Medication refill", "results": "Test results",
@@ -168,10 +168,14 @@ async def queue_page(request: web.Request, member: StaffMember) -> web.Response:
         teams = await teams_overview(conn, request.app[K.keyring], member, request.app[K.clock]())
         staff_list = await clinic_staff(conn, request.app[K.keyring], member.clinic_id)
     visible = [t for t in teams if member.is_admin or t["member"] or t["covering"]]
+    family = request.app[K.family]  # the team's family link requests, above the queue
+    clinic = _clinic(request, member)
     return render(request, "staff/queue.html", member, requests=body["requests"], counts=body["counts"],
                   due=body["due"], filters=filters, keep={k: v for k, v in filters.items() if v},
                   teams=visible, staff_list=[s for s in staff_list if s["status"] == "active"],
-                  can_claim_next=bool(member.inbox_teams))
+                  can_claim_next=bool(member.inbox_teams),
+                  family_pending=await family.staff_links(member, status="pending", now=request.app[K.clock]()),
+                  family_acceptance=str(clinic.family.link_acceptance) if clinic else "")
 
 
 @staff_page()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from micare_bot import accounts
 from micare_bot.app import create_app, gateway_key, keyring_key
 from micare_bot.config import DEMO_CLINIC_FILE, Settings
+from micare_bot.service_cli import DEMO_PASSWORD, seed_demo
 from micare_bot.store import audit, db
 from micare_bot.store.clinics import clinic_by_slug
 from micare_bot.store.schema import (
@@ -36,6 +37,9 @@ T0 = datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc)  # Monday 9:00 in Chicag
 PASSWORD = "correct horse battery staple"
 EMMA = {"name": "Emma Reyes", "dob": "2019-04-02"}
 LIAM = {"name": "Liam Reyes", "dob": "2021-09-10"}
+BLUE_NURSE = "casey.morgan@riverside-clinic.example"
+GOLD_NURSE = "gina.okafor@riverside-clinic.example"
+ADMIN = "robin.hale@riverside-clinic.example"
 APPOINTMENT = {"patient": "Liam", "reason": "ear check after his cold", "preferred_time": "Tuesday morning",
                "visit_type": "in person", "confirm": "yes"}
 
@@ -53,6 +57,7 @@ class Person:
     email: str
     account_id: str
     csrf: str = ""
+    staff: bool = False  # signs in at /api/v1/staff/session (the seeded demo password)
 
     def headers(self) -> dict[str, str]:
         return {"X-CSRF-Token": self.csrf}
@@ -63,7 +68,8 @@ def two_team_clinic(tmp_path: Path, **family: Any) -> Path:
     data = yaml.safe_load(DEMO_CLINIC_FILE.read_text(encoding="utf-8"))
     data["care_teams"].append({
         "slug": "gold", "name": "Gold Team", "notify_email": "gold-team@riverside-clinic.example",
-        "staff": [{"name": "Gina Okafor", "title": "Nurse", "email": "gina.okafor@riverside-clinic.example"}],
+        "staff": [{"name": "Gina Okafor", "title": "Nurse", "role": "nurse",
+                   "email": "gina.okafor@riverside-clinic.example"}],
         "providers": [{"slug": "okafor", "name": "Dr. Ada Okafor", "last_name": "Okafor", "title": "Pediatrics"}],
     })
     if family:
@@ -78,12 +84,17 @@ def clock() -> Clock:
     return Clock(T0)
 
 
+async def seeded_app(settings: Settings, clock: Clock) -> Any:
+    """The demo seed (staff with their roles and teams) and the real app, outbox sender off."""
+    await seed_demo(settings, now=T0)
+    return create_app(settings, clock=clock, send_mail=False)
+
+
 @pytest.fixture
 async def client(engine: AsyncEngine, settings: Settings, clock: Clock, tmp_path: Path, aiohttp_client: Any
                  ) -> TestClient:
-    """The real app (outbox sender off) for the two-team clinic."""
-    app = create_app(settings.with_(clinic_file=two_team_clinic(tmp_path)), clock=clock, send_mail=False)
-    return await aiohttp_client(app)
+    """The real app for the two-team clinic, seeded."""
+    return await aiohttp_client(await seeded_app(settings.with_(clinic_file=two_team_clinic(tmp_path)), clock))
 
 
 class Api:
@@ -107,16 +118,19 @@ class Api:
         await accounts.accept_invitation(gw.engine, inv.token, PASSWORD, now=T0)
         return inv.account_id
 
-    async def sign_in(self, email: str, account_id: str) -> Person:
+    async def sign_in(self, email: str, account_id: str, *, staff: bool = False) -> Person:
         self.client.session.cookie_jar.clear()
-        resp = await self.client.post("/api/v1/session", json={"email": email, "password": PASSWORD})
+        if staff:
+            resp = await self.client.post("/api/v1/staff/session", json={"email": email, "password": DEMO_PASSWORD})
+        else:
+            resp = await self.client.post("/api/v1/session", json={"email": email, "password": PASSWORD})
         assert resp.status == 200, await resp.text()
-        return Person(email, account_id, (await resp.json())["csrf_token"])
+        return Person(email, account_id, (await resp.json())["csrf_token"], staff)
 
     async def call(self, who: Person, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """Sign in as ``who`` if another person's cookie is in the jar, then call."""
         if getattr(self, "_current", None) != who.email:
-            fresh = await self.sign_in(who.email, who.account_id)
+            fresh = await self.sign_in(who.email, who.account_id, staff=who.staff)
             who.csrf = fresh.csrf
             self._current = who.email
         kwargs: dict[str, Any] = {"headers": who.headers()}
@@ -153,6 +167,12 @@ class Api:
 
     async def start(self, who: Person, patient: str | None = None) -> tuple[int, Any]:
         return await self.call(who, "POST", "/api/v1/conversations", {"patient": patient} if patient else {})
+
+    async def page(self, who: Person, path: str) -> tuple[int, str]:
+        """A staff page's HTML."""
+        await self.call(who, "GET", "/api/v1/staff/session" if who.staff else "/api/v1/session")
+        resp = await self.client.get(path)
+        return resp.status, await resp.text()
 
     async def converse(self, who: Person, opening: str, answers: dict[str, str], *, stop_before_confirm: bool = False
                        ) -> list[tuple[int, Any]]:
@@ -194,10 +214,8 @@ class Family:
 async def linked_family(api: Api, *, accept: bool = True) -> Family:
     """Dana adds Emma and Liam, links both to Dr. Nakamura (found as "nakamora"); Blue accepts."""
     dana = Person("dana@example.com", await api.enroll("Dana Reyes", "dana@example.com"))
-    blue = Person("casey.morgan@riverside-clinic.example", "")
-    gold = Person("gina.okafor@riverside-clinic.example", "")
-    blue.account_id = await staff_id(api, blue.email)
-    gold.account_id = await staff_id(api, gold.email)
+    blue = await staff_person(api, BLUE_NURSE)
+    gold = await staff_person(api, GOLD_NURSE)
     emma = await api.add(dana, EMMA)
     liam = await api.add(dana, LIAM)
     doctor = await api.provider(dana, "nakamora")
@@ -212,16 +230,14 @@ async def linked_family(api: Api, *, accept: bool = True) -> Family:
     return Family(dana, blue, gold, emma, liam)
 
 
-async def staff_id(api: Api, email: str) -> str:
+async def staff_person(api: Api, email: str) -> Person:
+    """A seeded staff member."""
     from micare_bot.store.schema import Account
 
     async with db.read(api.app[gateway_key].engine) as conn:
-        row = (await conn.execute(select(Account.id).where(
-            Account.email_index == api.app[keyring_key].blind_index(email)))).first()
-    if row is not None:
-        return str(row.id)
-    team = "gold" if "okafor" in email else "blue"
-    return await api.enroll("Gina Okafor" if team == "gold" else "Casey Morgan", email, role="staff", team=team)
+        account_id = (await conn.execute(select(Account.id).where(
+            Account.email_index == api.app[keyring_key].blind_index(email)))).scalar_one()
+    return Person(email, str(account_id), staff=True)
 
 
 async def rows(engine: AsyncEngine, model: Any, *where: Any) -> list[Any]:
@@ -264,14 +280,21 @@ class TestWholePath:
         req = (await rows(engine, CareRequest))[0]
         assert req.dependent_id == fam.liam["id"] and req.account_id == fam.parent.account_id
 
-        gw = api.app[gateway_key]
-        queue = await gw.queue(fam.blue.account_id, now=T0)
-        assert queue[0]["for"]["name"] == "Liam Reyes" and queue[0]["sender"]["name"] == "Dana Reyes"
-        assert queue[0]["sender"]["kind"] == "guardian"
-        await gw.reply(fam.blue.account_id, last["request_id"], "Tuesday at 8:20 works for Liam.", now=T0)
+        status, queue = await api.call(fam.blue, "GET", "/api/v1/staff/requests")
+        (item,) = [r for r in queue["requests"] if r["reference"] == last["request_id"]]
+        assert item["patient"]["name"] == "Liam Reyes" and item["patient"]["dob"] == "2021-09-10"
+        assert item["patient"]["filed_by"]["name"] == "Dana Reyes"
+        status, html = await api.page(fam.blue, "/staff/queue")
+        assert "Liam Reyes" in html and "filed by Dana Reyes" in html
+        status, body = await api.call(fam.blue, "POST", f"/api/v1/staff/requests/{item['id']}/replies",
+                                      {"text": "Tuesday at 8:20 works for Liam."})
+        assert status == 201, body
         status, inbox = await api.call(fam.parent, "GET", "/api/v1/messages")
         item = inbox["messages"][0]
         assert item["patient"] == "Liam" and item["replies"][0]["text"] == "Tuesday at 8:20 works for Liam."
+        status, html = await api.page(fam.blue, "/staff/family")
+        assert status == 200 and "Liam Reyes" in html and "Emma Reyes" in html and "Lucas" in html  # + enrolled ones
+        assert html.count('class="form inline end-link"') == 7  # Emma, Liam and the seed's five enrolled children
         assert (await audit.verify(engine)).ok
 
     async def test_naming_the_child_at_the_start(self, api: Api, engine: AsyncEngine) -> None:
@@ -301,7 +324,7 @@ class TestWholePath:
         link_id = body["link"]["id"]
         status, body = await api.decide(fam.blue, link_id, "accept")
         assert status == 200 and body["status"] == "accepted"
-        assert len(await rows(engine, Dependent)) == 2
+        assert len(await rows(engine, DependentLink, DependentLink.source == "family")) == 2
         assert len(await rows(engine, AccountNotice)) == 2
         assert len(await rows(engine, OutboxMessage, OutboxMessage.kind == "family_update")) == 2
 
@@ -401,8 +424,7 @@ class TestRefusals:
     async def test_after_the_age_limit(self, api: Api, engine: AsyncEngine, clock: Clock) -> None:
         """A child turning 18 (clinic time) loses proxy access by itself, also mid-conversation."""
         dana = Person("dana@example.com", await api.enroll("Dana Reyes", "dana@example.com"))
-        blue = Person("casey.morgan@riverside-clinic.example", "")
-        blue.account_id = await staff_id(api, blue.email)
+        blue = await staff_person(api, BLUE_NURSE)
         status, body = await api.call(dana, "POST", "/api/v1/family/members",
                                       {"name": "Ava Reyes", "dob": "2008-11-16"})
         assert status == 422 and body["error"]["code"] == "too_old"
@@ -428,8 +450,7 @@ class TestRefusals:
     async def test_age_limit_is_the_clinics(self, engine: AsyncEngine, settings: Settings, tmp_path: Path,
                                             aiohttp_client: Any) -> None:
         """proxy_age_limit: 13 in the clinic file refuses a 13-year-old."""
-        app = create_app(settings.with_(clinic_file=two_team_clinic(tmp_path, proxy_age_limit=13)),
-                         clock=Clock(T0), send_mail=False)
+        app = await seeded_app(settings.with_(clinic_file=two_team_clinic(tmp_path, proxy_age_limit=13)), Clock(T0))
         api = Api(await aiohttp_client(app))
         dana = Person("dana@example.com", await api.enroll("Dana Reyes", "dana@example.com"))
         status, body = await api.call(dana, "POST", "/api/v1/family/members", {"name": "Mia", "dob": "2013-01-01"})
@@ -443,9 +464,17 @@ class TestRefusals:
         link_id = (await api.pending(fam.blue))[0]["link_id"]
         status, body = await api.decide(fam.gold, link_id, "accept")
         assert status == 404
-        assert (await api.call(fam.parent, "GET", "/api/v1/staff/family/links"))[0] == 403
-        assert (await api.decide(fam.parent, link_id, "accept"))[0] == 403
-        assert (await api.call(fam.blue, "GET", "/api/v1/family"))[0] == 403
+        assert (await api.call(fam.parent, "GET", "/api/v1/staff/family/links"))[0] == 401  # a patient session
+        assert (await api.decide(fam.parent, link_id, "accept"))[0] == 401
+        assert (await api.call(fam.blue, "GET", "/api/v1/family"))[0] == 401  # a staff session
+        admin = await staff_person(api, ADMIN)  # a clinic administrator sees every team's requests
+        assert len(await api.pending(admin)) == 2
+        status, html = await api.page(fam.blue, "/staff/queue")  # above the queue, for the team
+        assert status == 200 and "Family link requests" in html and "(2)" in html
+        assert "Emma Reyes" in html and "Dana Reyes" in html and "born 2019-04-02, age 7" in html
+        assert 'data-decision="accept"' in html
+        status, html = await api.page(fam.gold, "/staff/queue")
+        assert "Family link requests" in html and "Emma Reyes" not in html
 
 
 class TestBadInput:
@@ -523,7 +552,7 @@ class TestEmail:
         port = free_port()
         mail = settings.with_(clinic_file=two_team_clinic(tmp_path), smtp_host="127.0.0.1", smtp_port=port,
                               smtp_starttls=False, smtp_timeout=2.0, mail_from="clinic@example.org")
-        api = Api(await aiohttp_client(create_app(mail, clock=Clock(T0), send_mail=False)))
+        api = Api(await aiohttp_client(await seeded_app(mail, Clock(T0))))
         fam = await linked_family(api)
         sink = SmtpSink()
         controller = Controller(sink, hostname="127.0.0.1", port=port)

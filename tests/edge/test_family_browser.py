@@ -16,6 +16,8 @@ from micare_bot.channels import keys as K
 from micare_bot.store import db
 from micare_bot.store.schema import CareRequest, Dependent
 
+from micare_bot.service_cli import DEMO_PASSWORD
+
 from .test_widget_browser import DESKTOP, JORDAN, PHONE, Gateway, browser, gateway, visit  # noqa: F401
 
 try:
@@ -26,20 +28,27 @@ except ImportError:  # pragma: no cover - the browser fixture skips or fails wit
 BLUE_NURSE = "casey.morgan@riverside-clinic.example"
 
 
-async def accept_all(gateway: Gateway) -> int:
-    """The Blue Team's nurse accepts every pending link request of her team."""
-    from micare_bot.channels.family_web import TeamStaff
-    from micare_bot.store.schema import Account
-
-    nurse = await gateway.account_id(BLUE_NURSE)
-    async with db.read(gateway.app[gateway_key].engine) as conn:
-        row = (await conn.execute(select(Account.clinic_id, Account.care_team_id).where(Account.id == nurse))).one()
-    staff = TeamStaff(nurse, row.clinic_id, frozenset([row.care_team_id]))
-    family = gateway.app[K.family]
-    pending = await family.staff_links(staff, now=gateway.clock())
-    for item in pending:
-        await family.decide(staff, item["link_id"], accept=True, now=gateway.clock())
-    return len(pending)
+async def staff_accepts(browser: "Browser", gateway: Gateway, viewport: dict[str, int]) -> None:
+    """The Blue Team's nurse signs in to the staff pages and accepts both requests above her queue."""
+    s = await visit(browser, gateway, viewport)
+    await s.page.goto(gateway.base + "/staff/login")
+    await s.page.get_by_label("E-mail address").fill(BLUE_NURSE)
+    await s.page.get_by_label("Password").fill(DEMO_PASSWORD)
+    await s.page.get_by_role("button", name="Sign in").click()
+    await s.page.wait_for_url(re.compile(r"/staff/queue"))
+    section = s.page.locator("section.family-links")
+    await expect(section.get_by_role("heading")).to_contain_text("Family link requests (2)")
+    await expect(section).to_contain_text("Emma Avery")
+    await expect(section).to_contain_text("Jordan Avery")
+    await expect(section).to_contain_text("Dr. Emi Nakamura")
+    await s.shot("staff-family-requests")
+    await s.axe("staff queue with family link requests", s.page)
+    for child in ("Emma Avery", "Liam Avery"):
+        await section.get_by_role("button", name=f"Accept Jordan Avery for {child}").click()
+        await expect(s.page.locator("#toast")).to_contain_text("Accepted")
+    await expect(section.get_by_role("button", name=re.compile("^Accept"))).to_have_count(0)
+    s.check_clean()
+    await s.page.context.close()
 
 
 @pytest.mark.parametrize("viewport", [pytest.param(DESKTOP, id="1280x800"), pytest.param(PHONE, id="360x740")])
@@ -79,7 +88,7 @@ async def test_parent_adds_two_children_links_them_and_files_for_one(browser: "B
     await expect(items.nth(1)).to_contain_text("Waiting for the clinic to accept the link to Dr. Emi Nakamura (Blue Team)")
     await v.screen("family-pending")
 
-    assert await accept_all(gateway) == 2
+    await staff_accepts(browser, gateway, viewport)
 
     await v.frame.get_by_role("button", name="Done").click()  # nothing typed yet: a fresh conversation
     await expect(v.frame.get_by_label("Your message", exact=True)).to_be_focused()
