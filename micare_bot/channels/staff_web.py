@@ -11,10 +11,11 @@ Other modules reuse :func:`require_staff` (the role guard) and the page layout
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from ..accounts import AccountError
 from ..staff import auth as staff_auth
 from ..staff.canned import CannedReplies
+from ..staff.escalation import Escalator
 from ..staff.queue import QueueError, StaffQueue
 from ..staff.roster import (
     ROLES,
@@ -197,6 +199,15 @@ async def get_transcript(request: web.Request) -> web.Response:
 
 
 @api
+async def get_fhir(request: web.Request) -> web.Response:
+    """``?as=communication`` for a Communication; a Task otherwise."""
+    member = await require_staff(request)
+    body = await request.app[staff_queue_key].fhir(member, request_id(request), now=now(request),
+                                                   kind=request.query.get("as", "task"))
+    return web.json_response(body, content_type="application/fhir+json")
+
+
+@api
 async def get_canned(request: web.Request) -> web.Response:
     """A canned reply rendered for this request, for the reply box to edit before sending."""
     member = await require_staff(request)
@@ -351,6 +362,20 @@ async def add_staff_member(request: web.Request) -> web.Response:
                               "invitation_expires_at": enrollment.expires_at.isoformat()}, status=201)
 
 
+async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The background task that escalates requests nearing or past due (see staff/escalation.py)."""
+    sender = app.get(K.sender)
+    escalator = Escalator(app[K.engine], app[K.keyring], app[K.settings], clock=app[K.clock],
+                          on_mail=sender.wake if sender is not None else None)
+    task = asyncio.create_task(escalator.run(), name="queue-escalation")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 # --- wiring --------------------------------------------------------------------------------
 
 
@@ -373,6 +398,7 @@ def setup_staff_api(app: web.Application) -> None:
     r.add_get("/api/v1/staff/requests/{id}", get_request)
     r.add_get("/api/v1/staff/requests/{id}/transcript", get_transcript)
     r.add_get("/api/v1/staff/requests/{id}/canned", get_canned)
+    r.add_get("/api/v1/staff/requests/{id}/fhir", get_fhir)
     r.add_post("/api/v1/staff/requests/{id}/claim", claim)
     r.add_post("/api/v1/staff/requests/{id}/release", release)
     r.add_post("/api/v1/staff/requests/{id}/replies", reply)

@@ -43,6 +43,7 @@ from ..store.schema import (
     aad,
 )
 from .canned import CannedError, CannedReplies
+from .events import next_event_seq
 from .roster import StaffMember
 
 # SPEC §2: the fields each intent collects ("patient" is asked on every intent when there are dependents)
@@ -56,8 +57,8 @@ INTENT_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 INTENTS = tuple(INTENT_FIELDS)
 STATUSES = ("open", "claimed", "closed")
-ACTIONS = ("viewed", "transcript_viewed", "claimed", "released", "replied", "rerouted", "relabeled", "done",
-           "escalated", "messaged")
+ACTIONS = ("viewed", "transcript_viewed", "exported", "claimed", "released", "replied", "rerouted", "relabeled",
+           "done", "escalated")
 MAX_REPLY_CHARS = 5000
 
 
@@ -152,8 +153,7 @@ class StaffQueue:
                       to_intent: str | None = None, detail: Mapping[str, Any] | None = None) -> str:
         """One request event and its audit record (no PHI in either)."""
         event_id = str(uuid.uuid4())
-        seq = (await conn.execute(select(func.coalesce(func.max(RequestEvent.seq), 0))
-                                  .where(RequestEvent.request_id == row.id))).scalar_one() + 1
+        seq = await next_event_seq(conn, row.id)
         await conn.execute(RequestEvent.__table__.insert().values(
             id=event_id, request_id=row.id, seq=seq, clinic_id=row.clinic_id, staff_id=member.id if member else None,
             action=action, at=now, from_team_id=from_team, to_team_id=to_team, from_intent=from_intent,
@@ -303,7 +303,7 @@ class StaffQueue:
             "from_intent": e.from_intent, "to_intent": e.to_intent,
             "asked_fields": json.loads(e.asked_fields) if e.asked_fields else [],
             "detail": json.loads(e.detail) if e.detail else {},
-        } for e in events if e.action not in ("viewed", "transcript_viewed")]
+        } for e in events if e.action not in ("viewed", "transcript_viewed", "exported")]
         item["canned"] = [{"id": c.id, "title": c.title} for c in self.canned.for_intent(row.intent)]
         item["askable_fields"] = ["patient", *INTENT_FIELDS.get(row.intent, ())]
         item["can_work"] = row.care_team_id in member.inbox_teams
@@ -324,6 +324,23 @@ class StaffQueue:
             for message in result.get("messages", []):
                 entries.append({"from": "bot", "text": message.get("text", ""), "at": at})
         return {"id": row.id, "reference": row.reference, "transcript": entries}
+
+    async def fhir(self, member: StaffMember, request_id: str, *, now: datetime, kind: str = "task"
+                   ) -> dict[str, Any]:
+        """The request as a FHIR R4 Task (default) or Communication; an audited read."""
+        from . import fhir
+
+        if kind not in ("task", "communication"):
+            raise QueueError(422, "invalid_filter", "as= must be task or communication.")
+        async with db.write(self.engine) as conn:
+            row = await self._load(conn, member, request_id)
+            item = await self._detail(conn, member, row, now)
+            await self._record(conn, member, row, "exported", now, audit_action="phi.read",
+                               detail={"format": f"fhir-r4-{kind}"})
+        patient_id = row.dependent_id or row.account_id
+        filer_id = row.account_id if row.dependent_id else None
+        build = fhir.task if kind == "task" else fhir.communication
+        return build(item, base_url=self.settings.base_url, patient_id=patient_id, filer_id=filer_id)
 
     # --- claim, release ---------------------------------------------------------------------
 
