@@ -18,7 +18,7 @@ from micare_bot.store.schema import CareRequest, Dependent
 
 from micare_bot.service_cli import DEMO_PASSWORD
 
-from .test_widget_browser import DESKTOP, JORDAN, PHONE, Gateway, browser, gateway, visit  # noqa: F401
+from .test_widget_browser import DESKTOP, JORDAN, MARIA, PHONE, Gateway, browser, gateway, visit  # noqa: F401
 
 try:
     from playwright.async_api import Browser, expect
@@ -166,3 +166,40 @@ def _unused(_: Any) -> None:  # keep the imported fixtures referenced for linter
 
 
 _unused((browser, gateway))
+
+
+async def test_staff_end_a_link_and_the_parent_loses_the_child(browser: "Browser", gateway: Gateway) -> None:
+    """On Family links the nurse ends Maria's link to Lucas (custody change, with a note); Maria's chat
+    then offers only herself and Sophie, and her inbox says the clinic ended the link."""
+    s = await visit(browser, gateway)
+    await s.page.goto(gateway.base + "/staff/login")
+    await s.page.get_by_label("E-mail address").fill(BLUE_NURSE)
+    await s.page.get_by_label("Password").fill(DEMO_PASSWORD)
+    await s.page.get_by_role("button", name="Sign in").click()
+    await s.page.wait_for_url(re.compile(r"/staff/queue"))
+    await s.page.get_by_role("link", name="Family links").click()
+    await expect(s.page.get_by_role("heading", name="Family links", exact=True)).to_be_visible()
+    item = s.page.locator("li.linked").filter(has_text="Lucas")
+    await expect(item).to_contain_text("Maria Santos")
+    await s.axe("staff family links", s.page)
+    await s.shot("staff-family-links")
+    await item.get_by_label("Reason").select_option("custody_change")
+    await item.get_by_label("Note (optional, kept sealed)").fill("Court order: custody to the other parent")
+    await item.get_by_role("button", name="End link of Maria Santos for Lucas").click()
+    await expect(item).to_contain_text("Link ended.")
+    s.check_clean()
+    await s.page.context.close()
+
+    v = await visit(browser, gateway)
+    await v.open_demo()
+    await v.login(MARIA)
+    await v.say("I need to make an appointment")
+    assert await v.last_bot() == "Who is this request for?"
+    assert await v.replies() == ["Me", "Sophie"]
+    await v.frame.get_by_role("button", name="Inbox", exact=True).click()
+    await expect(v.frame.locator(".notice")).to_contain_text("ended your link to Lucas")
+    await v.frame.get_by_role("button", name="Family", exact=True).click()
+    lucas = v.frame.locator(".family-item").filter(has_text="Lucas")
+    await expect(lucas).to_contain_text("The clinic ended this link")
+    await v.screen("family-ended")
+    v.check_clean()
