@@ -203,9 +203,11 @@ class StaffQueue:
         if row.dependent_id:
             dep = dependents.get(row.dependent_id, {"name": None, "dob": None})
             patient = {"name": dep["name"], "dob": dep["dob"], "label": content["patient"],
+                       "account_id": row.account_id, "dependent_id": row.dependent_id,
                        "filed_by": {"name": holder["name"], "relation": "parent or guardian"}}
         else:
-            patient = {"name": holder["name"], "dob": holder["dob"], "label": content["patient"], "filed_by": None}
+            patient = {"name": holder["name"], "dob": holder["dob"], "label": content["patient"],
+                       "account_id": row.account_id, "dependent_id": None, "filed_by": None}
         fields = {k: v for k, v in content["fields"].items() if k != "patient"}
         assignee = ({"id": row.assignee_id, "name": accounts.get(row.assignee_id, {}).get("name")}
                     if row.assignee_id else None)

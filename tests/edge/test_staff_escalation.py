@@ -75,7 +75,9 @@ TEAM = "blue-team@riverside-clinic.example"
 async def test_nearly_due_then_overdue_each_once_without_phi(mail_world: World, sink: SmtpSink) -> None:
     world = mail_world
     filed = await file_request(await world.actors.patient(JORDAN))
-    await wait_for(lambda: _async(len(messages_to(sink, TEAM)) == 1))  # the new-request notice
+    async def one() -> bool:
+        return len(messages_to(sink, TEAM)) == 1
+    await wait_for(one)  # the new-request notice
     world.clock.now = DUE - timedelta(minutes=90)  # inside the 2-hour "nearly due" window
 
     async def two() -> bool:
@@ -131,7 +133,3 @@ async def test_done_requests_do_not_escalate(mail_world: World, sink: SmtpSink) 
     await asyncio.sleep(0.4)
     assert await world.rows(RequestEvent, RequestEvent.action == "escalated") == []
     assert len(messages_to(sink, TEAM)) == 1  # only the new-request notice
-
-
-async def _async(value: bool) -> bool:
-    return value

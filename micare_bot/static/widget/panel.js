@@ -728,20 +728,21 @@
     if (r.status === 401) { sessionEnded(); return; }
     if (r.status !== 200 || !r.data) { setStatus(errorText(r, "The inbox could not be loaded.")); return; }
     setStatus("");
-    const notices = r.data.notices || [];
-    const noticeList = $("notice-list");
-    noticeList.textContent = "";
-    for (const n of notices) {
-      const li = el("li", "notice");
-      li.appendChild(el("p", "reply-meta", "The clinic · " + fmt(n.at)));
-      li.appendChild(el("p", null, n.text));
-      noticeList.appendChild(li);
-    }
-    $("notices").hidden = notices.length === 0;
     const list = $("inbox-list");
     list.textContent = "";
     const items = r.data.messages || [];
-    $("inbox-empty").hidden = items.length > 0;
+    // messages and appointment reminders the care team started, and the clinic's notes on family links
+    const notices = r.data.notices || [];
+    $("inbox-empty").hidden = items.length + notices.length > 0;
+    for (const notice of notices) {
+      const family = /^link_/.test(notice.kind || "");
+      const li = el("li", "inbox-item notice" + (family ? " notice-family" : ""));
+      li.appendChild(el("h3", null, family ? "About your family members"
+        : notice.kind === "reminder" ? "Appointment reminder" : "Message from your care team"));
+      li.appendChild(el("p", "muted small", (notice.care_team || (family ? "The clinic" : "Care team")) + " · " + fmt(notice.at)));
+      li.appendChild(el("p", "bubble", notice.text));
+      list.appendChild(li);
+    }
     for (const item of items) {
       const li = el("li", "inbox-item");
       const head = el("h3", null, (INTENTS[item.intent] || label(item.intent || "request")) + " · " + item.request_id);
