@@ -123,12 +123,13 @@ async def test_parent_adds_two_children_links_them_and_files_for_one(browser: "B
     nurse = await gateway.account_id(BLUE_NURSE)
     await gateway.app[gateway_key].reply(nurse, reference, "Tuesday at 8:20 works for Liam.", now=gateway.clock())
     await v.frame.get_by_role("button", name="Inbox", exact=True).click()
-    item = v.frame.locator(".inbox-item").first
+    item = v.frame.locator(".inbox-item:not(.notice)").first  # the notices come first (newest)
     await expect(item).to_contain_text(reference)
     await expect(item.locator(".fields")).to_contain_text("Liam")
     await expect(item.locator(".reply .bubble")).to_have_text("Tuesday at 8:20 works for Liam.")
     await expect(v.frame.locator(".notice")).to_have_count(2)
     await expect(v.frame.locator(".notice").first).to_contain_text("accepted your link")
+    await expect(v.frame.locator(".notice h3").first).to_have_text("About your family members")
     await v.screen("inbox-family")
 
     await v.frame.get_by_role("button", name="Family", exact=True).click()
