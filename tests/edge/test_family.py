@@ -470,11 +470,11 @@ class TestRefusals:
         admin = await staff_person(api, ADMIN)  # a clinic administrator sees every team's requests
         assert len(await api.pending(admin)) == 2
         status, html = await api.page(fam.blue, "/staff/queue")  # above the queue, for the team
-        assert status == 200 and "Family link requests" in html and "(2)" in html
+        assert status == 200 and "Family links waiting for a decision" in html and "(2)" in html
         assert "Emma Reyes" in html and "Dana Reyes" in html and "born 2019-04-02, age 7" in html
         assert 'data-decision="accept"' in html
         status, html = await api.page(fam.gold, "/staff/queue")
-        assert "Family link requests" in html and "Emma Reyes" not in html
+        assert "Family links waiting for a decision" in html and "Emma Reyes" not in html
 
 
 class TestBadInput:

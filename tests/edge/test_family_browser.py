@@ -37,7 +37,7 @@ async def staff_accepts(browser: "Browser", gateway: Gateway, viewport: dict[str
     await s.page.get_by_role("button", name="Sign in").click()
     await s.page.wait_for_url(re.compile(r"/staff/queue"))
     section = s.page.locator("section.family-links")
-    await expect(section.get_by_role("heading")).to_contain_text("Family link requests (2)")
+    await expect(section.get_by_role("heading")).to_contain_text("Family links waiting for a decision (2)")
     await expect(section).to_contain_text("Emma Avery")
     await expect(section).to_contain_text("Jordan Avery")
     await expect(section).to_contain_text("Dr. Emi Nakamura")
