@@ -6,13 +6,14 @@ link and provider ids are random UUIDs; the provider search term is a doctor's n
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp import web
 
 from ..family import END_REASONS
 from ..staff.roster import StaffMember
 from . import keys as K
-from .staff_pages import _clinic, add_nav, render, staff_page
+from .staff_pages import _clinic, add_nav, add_queue_panel, render, staff_page
 from .staff_web import require_staff
 from .web import ApiError, now, read_json, require_session
 
@@ -112,10 +113,17 @@ async def family_page(request: web.Request, member: StaffMember) -> web.Response
     at = now(request)
     clinic = _clinic(request, member)
     return render(request, "staff/family.html", member,
-                  family_pending=await family.staff_links(member, status="pending", now=at),
+                  pending={"links": await family.staff_links(member, status="pending", now=at),
+                           "acceptance": str(clinic.family.link_acceptance)},
                   family_accepted=await family.staff_links(member, status="accepted", now=at),
-                  family_acceptance=str(clinic.family.link_acceptance),
                   age_limit=clinic.family.proxy_age_limit, end_reasons=END_REASONS)
+
+
+async def queue_panel(request: web.Request, member: StaffMember) -> dict[str, Any]:
+    """The member's teams' pending link requests, above the queue (``add_queue_panel``)."""
+    clinic = _clinic(request, member)
+    return {"links": await request.app[K.family].staff_links(member, status="pending", now=now(request)),
+            "acceptance": str(clinic.family.link_acceptance)}
 
 
 def setup_family_routes(app: web.Application) -> None:
@@ -130,3 +138,4 @@ def setup_family_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/staff/family/links/{id}/end", end_link)
     app.router.add_get("/staff/family", family_page)
     add_nav(app, "Family links", "/staff/family")
+    add_queue_panel(app, "staff/family_pending.html", queue_panel)

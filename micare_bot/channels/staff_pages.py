@@ -12,7 +12,8 @@ For other modules:
   the signed-in member and the CSRF token;
 * :func:`staff_page` wraps a page handler: it runs the role guard and sends a
   signed-out browser to ``/staff/login`` instead of a JSON 401;
-* :func:`add_nav` adds a link to the nav (optionally for some roles only).
+* :func:`add_nav` adds a link to the nav (optionally for some roles only);
+* :func:`add_queue_panel` adds a section above the queue table.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ staff_templates_key = web.AppKey("staff_templates", jinja2.Environment)
 PageHandler = Callable[[web.Request, StaffMember], Awaitable[web.StreamResponse]]
 
 
+PanelLoader = Callable[[web.Request, StaffMember], Awaitable[Mapping[str, Any] | None]]
+staff_queue_panels_key = web.AppKey("staff_queue_panels", list)
+
+
+def add_queue_panel(app: web.Application, template: str, loader: PanelLoader) -> None:
+    """A section above the queue table (e.g. pending proxy-link requests): ``loader`` returns the
+    data for ``template`` (included with ``panel`` = that data), or None to show nothing."""
+    app[staff_queue_panels_key].append((template, loader))
+
+
 def add_nav(app: web.Application, label: str, href: str, roles: Iterable[str] | None = None) -> None:
     """A link in every staff page's nav (``roles``: only for these roles)."""
     app[staff_nav_key].append(NavItem(label, href, tuple(roles) if roles is not None else None))
@@ -75,6 +86,12 @@ def add_nav(app: web.Application, label: str, href: str, roles: Iterable[str] | 
 def _environment(directory: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    @jinja2.pass_context
+    def localtime(ctx: Any, iso: str | None) -> str:
+        return _localtime(iso, ctx["clinic_zone"])
+
+    env.filters["localtime"] = localtime
     return env
 
 
@@ -91,8 +108,7 @@ def render(request: web.Request, template: str, member: StaffMember | None, *, s
     app = request.app
     clinic = _clinic(request, member)
     zone = clinic.calendar.timezone if clinic is not None else ZoneInfo("UTC")
-    env = app[staff_templates_key].overlay()
-    env.filters["localtime"] = lambda iso: _localtime(iso, zone)
+    env = app[staff_templates_key]
     nav = [{"label": n.label, "href": n.href, "current": request.path == n.href}
            for n in app[staff_nav_key] if member is not None and (n.roles is None or member.role in n.roles)]
     body = env.get_template(template).render(
@@ -101,7 +117,7 @@ def render(request: web.Request, template: str, member: StaffMember | None, *, s
         clinic_name=clinic.name if clinic is not None else "Clinic",
         idle_seconds=app[K.settings].staff_session_idle_seconds,
         intent_labels=INTENT_LABELS, status_labels=STATUS_LABELS, field_labels=FIELD_LABELS,
-        triage_labels=TRIAGE_LABELS, **context)
+        triage_labels=TRIAGE_LABELS, clinic_zone=zone, **context)
     response = page(request, body)
     response.set_status(status)
     return response
@@ -168,14 +184,16 @@ async def queue_page(request: web.Request, member: StaffMember) -> web.Response:
         teams = await teams_overview(conn, request.app[K.keyring], member, request.app[K.clock]())
         staff_list = await clinic_staff(conn, request.app[K.keyring], member.clinic_id)
     visible = [t for t in teams if member.is_admin or t["member"] or t["covering"]]
-    family = request.app[K.family]  # the team's family link requests, above the queue
-    clinic = _clinic(request, member)
+    panels = []
+    for template, loader in request.app[staff_queue_panels_key]:
+        data = await loader(request, member)
+        if data is not None:
+            panels.append({"template": template, "data": data})
     return render(request, "staff/queue.html", member, requests=body["requests"], counts=body["counts"],
+                  panels=panels,
                   due=body["due"], filters=filters, keep={k: v for k, v in filters.items() if v},
                   teams=visible, staff_list=[s for s in staff_list if s["status"] == "active"],
-                  can_claim_next=bool(member.inbox_teams),
-                  family_pending=await family.staff_links(member, status="pending", now=request.app[K.clock]()),
-                  family_acceptance=str(clinic.family.link_acceptance) if clinic else "")
+                  can_claim_next=bool(member.inbox_teams))
 
 
 @staff_page()
@@ -262,6 +280,7 @@ def setup_staff_pages(app: web.Application) -> None:
     app[staff_templates_key] = _environment(TEMPLATES_DIR)
     app[staff_assets_key] = StaffAssets(STATIC_DIR)
     app[staff_nav_key] = []
+    app[staff_queue_panels_key] = []
     add_nav(app, "Queue", "/staff/queue")
     add_nav(app, "Message a patient", "/staff/patients", roles=STAFF_ROLES)
     add_nav(app, "Teams and cover", "/staff/teams")

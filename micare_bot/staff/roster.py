@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..accounts import AccountError, invitation_link, normalize_email, sha256
@@ -292,10 +292,6 @@ async def seed_roles(conn: AsyncConnection, keyring: Keyring, clinic: ClinicSett
             await set_role_and_teams(conn, clinic_id=row.id, account_id=account.id, role=role, team_ids=team_ids,
                                      now=now)
 
-
-def covering_clause(model: Any, member: StaffMember) -> Any:
-    """SQL: the request's team is one of the member's inbox teams."""
-    return model.care_team_id.in_(sorted(member.inbox_teams)) if member.inbox_teams else and_(False)
 
 
 __all__ = ["ROLES", "STAFF_ROLES", "StaffMember", "StaffEnrollment", "add_staff", "grant_cover", "load_member",

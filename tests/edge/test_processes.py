@@ -40,7 +40,7 @@ async def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[b
                             stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
     async with aiohttp.ClientSession() as http:
-        for _ in range(1200):  # up to a minute: loading the lexicon takes 20 s on a busy 2-core machine
+        for _ in range(1200):  # loading the lexicon takes 8-10 s on a busy 2-core machine; allow 60 s
             try:
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     if resp.status == 200:

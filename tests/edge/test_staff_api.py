@@ -20,7 +20,7 @@ from micare_bot.service_cli import seed_demo
 from micare_bot.staff.roster import add_staff
 from micare_bot.store import audit, db
 from micare_bot.store.clinics import sync_clinic
-from micare_bot.store.schema import AuditEntry, CareRequest, OutboxMessage, RequestEvent, RequestReply, aad
+from micare_bot.store.schema import AuditEntry, OutboxMessage, RequestEvent, RequestReply, aad
 
 from .staff_helpers import (
     ADMIN,

@@ -133,3 +133,39 @@ async def test_sign_out_and_wrong_password_in_the_browser(browser: "Browser", ga
     await expect(v.page.get_by_role("heading", name="Staff sign in")).to_be_visible()
     v.check_clean()
 
+
+
+async def test_cover_and_a_patient_message_in_the_browser(browser: "Browser", gateway: Gateway) -> None:  # noqa: F811
+    """Teams and cover: grant the PCM cover from a form; Message a patient: find Jordan, send a
+    message; every page passes axe-core; the patient reads it in the widget."""
+    v = await visit(browser, gateway)
+    await staff_login(v)
+    await v.page.get_by_role("link", name="Teams and cover").click()
+    await expect(v.page.get_by_role("heading", name="Blue Team")).to_be_visible()
+    await v.axe("teams", v.page)
+    await v.page.get_by_label("Let a colleague cover").select_option(label="Sam Whitfield")
+    await v.page.get_by_label("For how many hours").fill("4")
+    await v.page.get_by_role("button", name="Grant cover").click()
+    await expect(v.page.get_by_role("button", name="End cover for Sam Whitfield")).to_be_visible()
+    await v.page.get_by_role("button", name="End cover for Sam Whitfield").click()
+    await expect(v.page.get_by_text("Nobody covers this team.")).to_be_visible()
+
+    await v.page.get_by_role("link", name="Message a patient").click()
+    await v.page.get_by_label("Patient or child's name").fill("jordan")
+    await v.page.get_by_role("button", name="Find").click()
+    await v.axe("patient search", v.page)
+    await v.page.get_by_role("link", name="Jordan Avery").click()
+    await v.axe("patient", v.page)
+    await v.page.get_by_label("Message", exact=True).fill("Your flu shot is due; walk-ins welcome on Fridays.")
+    await v.page.get_by_role("button", name="Send message").click()
+    await expect(v.page.locator(".replies")).to_contain_text("walk-ins welcome on Fridays")
+    v.check_clean()
+
+    p = await visit(browser, gateway)
+    await p.open_demo()
+    await p.login(JORDAN)
+    await p.frame.locator("#nav-inbox").click()
+    await expect(p.frame.locator("#inbox-list")).to_contain_text("Message from your care team")
+    await expect(p.frame.locator("#inbox-list")).to_contain_text("walk-ins welcome on Fridays")
+    await p.axe("inbox with a notice")
+    p.check_clean()

@@ -118,3 +118,26 @@ class TestRequestPageForms:
         page = await (await nurse.get(f"/staff/requests/{rid}")).text()
         options = re.findall(r'<option value="([a-z]+)">[^<]*Team</option>', page)
         assert options == ["gold"]
+
+    async def test_a_module_adds_a_panel_above_the_queue(self, world: World, tmp_path: Path) -> None:
+        """add_queue_panel: another module's section (e.g. pending proxy-link requests) shows for the
+        staff its loader answers for, escaped like every page."""
+        import jinja2
+
+        from micare_bot.channels.staff_pages import add_queue_panel, staff_templates_key
+
+        app = world.client.server.app
+        (tmp_path / "staff").mkdir()
+        (tmp_path / "staff" / "extra_panel.html").write_text(
+            '<section aria-labelledby="x"><h2 id="x">Pending links</h2><p>{{ panel.note }}</p></section>')
+        env = app[staff_templates_key]
+        env.loader = jinja2.ChoiceLoader([env.loader, jinja2.FileSystemLoader(str(tmp_path))])
+
+        async def loader(request, member):  # type: ignore[no-untyped-def]
+            return {"note": "<b>2 waiting</b>"} if member.role == "nurse" else None
+
+        add_queue_panel(app, "staff/extra_panel.html", loader)
+        nurse, admin = await world.actors.staff(NURSE), await world.actors.staff(ADMIN)
+        page = await (await nurse.get("/staff/queue")).text()
+        assert "Pending links" in page and "&lt;b&gt;2 waiting&lt;/b&gt;" in page
+        assert "Pending links" not in await (await admin.get("/staff/queue")).text()
