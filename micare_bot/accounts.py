@@ -22,7 +22,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +30,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from . import proxy
+from .clinic_settings import ClinicSettings
 from .config import Settings
 from .models import Dependent as DependentInfo
 from .models import PatientContext
@@ -94,10 +96,7 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def age_on(dob: date | None, today: date) -> int | None:
-    if dob is None:
-        return None
-    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+age_on = proxy.age_on
 
 
 # --- enrollment ----------------------------------------------------------------
@@ -176,7 +175,10 @@ async def enroll(
                     dob_enc=seal("dob_enc", dep_dob.isoformat() if dep_dob else None, Dependent, dep_id),
                 )
             )
-            await conn.execute(insert(DependentLink).values(dependent_id=dep_id, account_id=account_id))
+            # enrolled in person: staff saw the parent and the child, so the link starts accepted
+            await conn.execute(insert(DependentLink).values(
+                dependent_id=dep_id, account_id=account_id, id=str(uuid.uuid4()), status="accepted",
+                source="enrollment", care_team_id=team_id, created_at=now, decided_at=now))
         await conn.execute(
             insert(Invitation).values(id=str(uuid.uuid4()), account_id=account_id, token_hash=sha256(token),
                                       created_at=now, expires_at=expires, used_at=None)
@@ -364,32 +366,28 @@ class PatientRecord:
     dependent_ids: dict[str, str]  # casefolded first name -> dependent id
 
 
-async def load_patient(conn: AsyncConnection, keyring: Keyring, account_id: str, today: date) -> PatientRecord:
-    return await conn.run_sync(load_patient_sync, keyring, account_id, today)
+async def load_patient(conn: AsyncConnection, keyring: Keyring, account_id: str, today: date | datetime,
+                       clinics: Mapping[str, ClinicSettings] | None = None) -> PatientRecord:
+    return await conn.run_sync(load_patient_sync, keyring, account_id, today, clinics)
 
 
-def load_patient_sync(conn: Connection, keyring: Keyring, account_id: str, today: date) -> PatientRecord:
+def load_patient_sync(conn: Connection, keyring: Keyring, account_id: str, today: date | datetime,
+                      clinics: Mapping[str, ClinicSettings] | None = None) -> PatientRecord:
+    """The account and the dependents it may act for *now* (``proxy.active_dependents``):
+    only accepted links to children under the clinic's age limit reach the conversation core."""
     acc = conn.execute(select(Account).where(Account.id == account_id)).one()
     name = keyring.decrypt_json(acc.name_enc, aad(Account, "name_enc", acc.id))
     dob_raw = keyring.decrypt_json(acc.dob_enc, aad(Account, "dob_enc", acc.id)) if acc.dob_enc else None
     profile = keyring.decrypt_json(acc.profile_enc, aad(Account, "profile_enc", acc.id)) if acc.profile_enc else {}
     email = keyring.decrypt_json(acc.email_enc, aad(Account, "email_enc", acc.id))
-    deps = conn.execute(
-        select(Dependent.id, Dependent.name_enc, Dependent.dob_enc)
-        .join(DependentLink, DependentLink.dependent_id == Dependent.id)
-        .where(DependentLink.account_id == account_id)
-        .order_by(Dependent.created_at, Dependent.id)
-    ).all()
-    dependents = []
-    ids: dict[str, str] = {}
-    for d in deps:
-        dname = str(keyring.decrypt_json(d.name_enc, aad(Dependent, "name_enc", d.id)))
-        ddob = keyring.decrypt_json(d.dob_enc, aad(Dependent, "dob_enc", d.id)) if d.dob_enc else None
-        dependents.append(DependentInfo(dname, age_on(date.fromisoformat(ddob) if ddob else None, today)))
-        ids[dname.split()[0].casefold()] = d.id
+    clinic = (clinics or {}).get(acc.clinic_id)
+    day = proxy.local_today(today, clinic)
+    deps = proxy.active_dependents_sync(conn, keyring, account_id, today=day, limit=proxy.age_limit(clinic))
+    dependents = [DependentInfo(d.name, age_on(d.dob, day)) for d in deps]
+    ids = {d.first_name.casefold(): d.id for d in deps}
     context = PatientContext(
         name=str(name),
-        age=age_on(date.fromisoformat(dob_raw) if dob_raw else None, today),
+        age=age_on(date.fromisoformat(dob_raw) if dob_raw else None, day),
         medications=tuple(str(m) for m in (profile or {}).get("medications", [])),
         dependents=tuple(dependents),
     )

@@ -18,12 +18,14 @@ from aiohttp import web
 from . import conversation as core
 from .channels import keys as K
 from .channels.email import OutboxSender
+from .channels.family_web import setup_family_routes
 from .channels.web import error_middleware, headers_middleware, setup_routes
 from .channels.staff_pages import setup_staff_pages
 from .channels.staff_web import escalation_ctx, setup_staff_api
 from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
+from .family import Family
 from .gateway import Gateway
 from .models import PatientContext
 from .store import db
@@ -59,7 +61,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             row = await sync_clinic(conn, clinic, app[K.clock]())
         app[K.engine] = engine
         app[K.keyring] = keyring
-        app[K.gateway] = Gateway(engine, keyring, settings, {row.id: clinic})
+        gateway = Gateway(engine, keyring, settings, {row.id: clinic})
+        app[K.gateway] = gateway
+        app[K.family] = Family(engine, keyring, settings, {row.id: clinic}, on_change=gateway.forget)
         yield
     finally:
         await engine.dispose()
@@ -93,4 +97,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     setup_widget(app)
     setup_staff_api(app)
     setup_staff_pages(app)
+    setup_family_routes(app)
     return app

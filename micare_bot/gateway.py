@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import conversation as core
+from . import proxy
 from .accounts import PatientRecord, load_patient, load_patient_sync
 from .clinic_settings import ClinicSettings
 from .config import Settings
@@ -42,10 +43,10 @@ from .store import audit, db, outbox
 from .store.crypto import Keyring
 from .store.schema import (
     Account,
+    AccountNotice,
     CareRequest,
     CareTeam,
     Conversation,
-    DependentLink,
     RequestReply,
     TriageCounter,
     Turn,
@@ -66,6 +67,9 @@ class GatewayError(Exception):
 
 
 NOT_FOUND = ("not_found", "No such conversation.")
+PROXY_REFUSED = ("proxy_not_allowed",
+                 "You can send messages for a family member only while the clinic has accepted your link to them "
+                 "and they are under the clinic's age limit. See Family in your account.")
 
 # hot-path statements, built once
 _INSERT_TURN = insert(Turn)
@@ -107,17 +111,22 @@ class Gateway:
     _teams: dict[tuple[str, str | None], tuple[float, tuple[str, str, str | None] | None]] = field(
         default_factory=dict, repr=False)
 
-    def _patient(self, conn: Connection, account_id: str, now: datetime) -> PatientRecord:
-        """The patient's context, cached briefly: turns come seconds apart, profiles change rarely."""
+    def _patient(self, conn: Connection, account_id: str, now: datetime, *, fresh: bool = False) -> PatientRecord:
+        """The patient's context, cached briefly: turns come seconds apart, profiles change rarely.
+        (The dependents in it only shape the questions; filing re-checks each proxy link.)"""
         hit = self._patients.get(account_id)
         clock = time.monotonic()
-        if hit is not None and clock - hit[0] < self.patient_ttl:
+        if not fresh and hit is not None and clock - hit[0] < self.patient_ttl:
             return hit[1]
-        record = load_patient_sync(conn, self.keyring, account_id, now.date())
+        record = load_patient_sync(conn, self.keyring, account_id, now, self.clinics)
         if len(self._patients) > 10_000:
             self._patients.clear()
         self._patients[account_id] = (clock, record)
         return record
+
+    def forget(self, account_id: str) -> None:
+        """Drop a cached context (the account's family links changed in this process)."""
+        self._patients.pop(account_id, None)
 
     def clinic(self, clinic_id: str) -> ClinicSettings:
         try:
@@ -139,7 +148,8 @@ class Gateway:
         return await db.run_write(self.engine, self._start_tx, account_id, dependent, now)
 
     def _start_tx(self, conn: Connection, account_id: str, dependent: str | None, now: datetime) -> dict[str, Any]:
-        patient = self._patient(conn, account_id, now)
+        # a new conversation always sees the links as they are now (not a cached copy)
+        patient = self._patient(conn, account_id, now, fresh=True)
         clinic = self.clinic(patient.clinic_id)
         dependent_id = None
         dependent_name = None
@@ -148,6 +158,11 @@ class Gateway:
             if key in {"self", "me", "myself"}:
                 dependent = None
             elif key not in patient.dependent_ids:
+                family = proxy.linked_dependents_sync(conn, self.keyring, account_id,
+                                                      today=proxy.local_today(now, clinic),
+                                                      limit=proxy.age_limit(clinic))
+                if any(d.first_name.casefold() == key for d in family):  # theirs, but the link is not live
+                    raise GatewayError(403, *PROXY_REFUSED)
                 raise GatewayError(422, "unknown_dependent", "No dependent of that name is linked to your account.")
             else:
                 dependent_id = patient.dependent_ids[key]
@@ -196,7 +211,7 @@ class Gateway:
             conv = conn.execute(_CONV_LOCKED, {"cid": conv_id}).first()
             row = conn.execute(_SEEN_TURN, {"cid": conv_id, "tid": client_turn_id}).first() if conv else None
             seen = (row.id, row.result_enc) if row is not None else None
-        if conv is None or not self._visible(conn, conv, account_id):
+        if conv is None or not self._visible(conn, conv, account_id, now):
             raise GatewayError(404, *NOT_FOUND)
         if conv.account_id != account_id:
             raise GatewayError(403, "not_your_conversation",
@@ -272,6 +287,7 @@ class Gateway:
         if team is None:
             raise GatewayError(503, "no_care_team", "The clinic has no care team to receive requests.")
         team_id, team_name, notify_email = team
+        dependent_id = self._filed_for(conn, conv, clinic, effect.patient, now)
         due = clinic.calendar.due(now, clinic.target)
         request_id = str(uuid.uuid4())
         reference = new_reference()
@@ -283,7 +299,7 @@ class Gateway:
         }
         conn.execute(_INSERT_REQUEST, {
             "id": request_id, "reference": reference, "clinic_id": conv.clinic_id, "care_team_id": team_id,
-            "conversation_id": conv.id, "account_id": conv.account_id, "dependent_id": conv.dependent_id,
+            "conversation_id": conv.id, "account_id": conv.account_id, "dependent_id": dependent_id,
             "intent": effect.intent, "triage": result.state.triage,
             "content_enc": self._seal(CareRequest, "content_enc", request_id, content),
             "status": "open", "filed_at": now, "due_at": due,
@@ -294,6 +310,31 @@ class Gateway:
         line = (f"Your request {reference} is with the {team_name}. "
                 f"Expect a reply by {clinic.calendar.describe(due)}.")
         return reference, request_id, line
+
+    def _filed_for(self, conn: Connection, conv: Any, clinic: ClinicSettings, patient: str,
+                   now: datetime) -> str | None:
+        """The dependent a request is filed under, checked against the links as they are in this
+        transaction (a link ended a second ago, or a birthday today, refuses the filing). The
+        sender is always the account (``care_requests.account_id``)."""
+        key = patient.strip().split()[0].casefold() if patient.strip() else "self"
+        if key in {"self", "me", "myself"}:
+            if conv.dependent_id is not None:  # started for a child, then changed to "me" at the read-back
+                conn.execute(update(Conversation).where(Conversation.id == conv.id).values(dependent_id=None))
+            return None
+        family = proxy.active_dependents_sync(conn, self.keyring, conv.account_id,
+                                              today=proxy.local_today(now, clinic), limit=proxy.age_limit(clinic))
+        match = next((d for d in family if d.first_name.casefold() == key), None)
+        if match is None:
+            raise GatewayError(403, *PROXY_REFUSED)
+        if conv.dependent_id != match.id:  # chosen in the chat: the conversation belongs to the child too
+            conn.execute(update(Conversation).where(Conversation.id == conv.id).values(dependent_id=match.id))
+        return match.id
+
+    def _may_act_for(self, conn: Connection, clinic_id: str, account_id: str, dependent_id: str,
+                     now: datetime) -> bool:
+        clinic = self.clinics.get(clinic_id)
+        return proxy.may_act_for_sync(conn, self.keyring, account_id, dependent_id,
+                                      today=proxy.local_today(now, clinic), limit=proxy.age_limit(clinic))
 
     def _count_redirect(self, conn: Connection, clinic_id: str, level: str, clinic: ClinicSettings,
                         now: datetime) -> None:
@@ -318,22 +359,19 @@ class Gateway:
     def _result_dict(result: TurnResult, conv_id: str, request_id: str | None) -> dict[str, Any]:
         return {"conversation_id": conv_id, **result.to_dict(), "request_id": request_id}
 
-    @staticmethod
-    def _visible(conn: Connection, conv: Any, account_id: str) -> bool:
-        if conv.account_id == account_id:
-            return True
+    def _visible(self, conn: Connection, conv: Any, account_id: str, now: datetime) -> bool:
+        """Own conversations; a dependent's only while the proxy link is live (accepted, under
+        the age limit) — also for the guardian who wrote it, so an ended link hides it."""
         if conv.dependent_id is None:
-            return False
-        link = conn.execute(select(DependentLink.account_id).where(
-            DependentLink.dependent_id == conv.dependent_id, DependentLink.account_id == account_id)).first()
-        return link is not None
+            return bool(conv.account_id == account_id)
+        return self._may_act_for(conn, conv.clinic_id, account_id, conv.dependent_id, now)
 
-    async def check_owner(self, account_id: str, conv_id: str) -> None:
+    async def check_owner(self, account_id: str, conv_id: str, *, now: datetime) -> None:
         """404 unless visible to the account, 403 unless the account started it."""
         def owner(conn: Connection) -> Any:
-            conv = conn.execute(select(Conversation.account_id, Conversation.dependent_id)
+            conv = conn.execute(select(Conversation.account_id, Conversation.dependent_id, Conversation.clinic_id)
                                 .where(Conversation.id == conv_id)).first()
-            if conv is None or not self._visible(conn, conv, account_id):
+            if conv is None or not self._visible(conn, conv, account_id, now):
                 raise GatewayError(404, *NOT_FOUND)
             return conv
 
@@ -347,7 +385,7 @@ class Gateway:
     async def transcript(self, account_id: str, conv_id: str, *, now: datetime) -> dict[str, Any]:
         async with db.read(self.engine) as conn:
             conv = (await conn.execute(select(Conversation).where(Conversation.id == conv_id))).first()
-            if conv is None or not await conn.run_sync(self._visible, conv, account_id):
+            if conv is None or not await conn.run_sync(self._visible, conv, account_id, now):
                 raise GatewayError(404, *NOT_FOUND)
             turns = (await conn.execute(select(Turn).where(Turn.conversation_id == conv_id)
                                         .order_by(Turn.seq))).all()
@@ -369,15 +407,22 @@ class Gateway:
 
     async def inbox(self, account_id: str, *, now: datetime) -> dict[str, Any]:
         async with db.read(self.engine) as conn:
-            mine = select(DependentLink.dependent_id).where(DependentLink.account_id == account_id)
+            clinic_id = (await conn.execute(select(Account.clinic_id).where(Account.id == account_id))).scalar_one()
+            clinic = self.clinics.get(clinic_id)
+            # a child's requests only while the link is live (accepted, under the age limit)
+            mine = [d.id for d in await proxy.active_dependents(
+                conn, self.keyring, account_id, today=proxy.local_today(now, clinic), limit=proxy.age_limit(clinic))]
             requests = (
                 await conn.execute(
                     select(CareRequest, CareTeam.name.label("team"))
                     .join(CareTeam, CareTeam.id == CareRequest.care_team_id)
-                    .where(or_(CareRequest.account_id == account_id, CareRequest.dependent_id.in_(mine)))
+                    .where(or_(and_(CareRequest.account_id == account_id, CareRequest.dependent_id.is_(None)),
+                               CareRequest.dependent_id.in_(mine)))
                     .order_by(CareRequest.filed_at.desc())
                 )
             ).all()
+            family_notes = (await conn.execute(select(AccountNotice).where(AccountNotice.account_id == account_id)
+                                               .order_by(AccountNotice.created_at.desc()))).all()
             ids = [r.id for r in requests]
             replies = (
                 await conn.execute(select(RequestReply).where(RequestReply.request_id.in_(ids))
@@ -387,6 +432,10 @@ class Gateway:
             from .staff.messages import inbox_notices
 
             notices = await inbox_notices(conn, self.keyring, account_id, now)
+        # and the clinic's notes on family links (family.py): one list, newest first
+        notices += [{"id": n.id, "kind": n.kind, "care_team": None, "at": n.created_at.isoformat(),
+                     "text": self._open(AccountNotice, "body_enc", n.id, n.body_enc)} for n in family_notes]
+        notices.sort(key=lambda n: n["at"], reverse=True)
         by_request: dict[str, list[dict[str, Any]]] = {}
         for rep in replies:
             by_request.setdefault(rep.request_id, []).append(

@@ -45,6 +45,7 @@ SUBJECTS = {
     "new_request": "A new request is in your care team's queue",
     "queue_nearly_due": "Requests in your care team's queue are nearly due",
     "queue_overdue": "Requests in your care team's queue are overdue",
+    "family_update": "An update about your family members",
 }
 MAX_ATTEMPTS = 25
 LEASE = timedelta(minutes=5)

@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
+from ..family import Family
 from ..gateway import Gateway
 from ..store.crypto import Keyring
 from .email import OutboxSender
@@ -19,3 +20,4 @@ engine = web.AppKey("engine", AsyncEngine)
 keyring = web.AppKey("keyring", Keyring)
 gateway = web.AppKey("gateway", Gateway)
 sender = web.AppKey("sender", OutboxSender)
+family = web.AppKey("family", Family)

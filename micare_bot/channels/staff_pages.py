@@ -40,7 +40,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "staff"
 ASSETS: Mapping[str, str] = {
     "staff.css": "text/css", "staff.js": "text/javascript", "login.js": "text/javascript",
     "queue.js": "text/javascript", "request.js": "text/javascript", "teams.js": "text/javascript",
-    "admin.js": "text/javascript", "message.js": "text/javascript",
+    "admin.js": "text/javascript", "message.js": "text/javascript", "family.js": "text/javascript",
 }
 
 INTENT_LABELS = {"appointment": "Appointment", "refill": "Medication refill", "results": "Test results",

@@ -301,7 +301,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     check_origin(request)  # a browser always sends Origin on a WebSocket handshake
     cid = conversation_id(request)
     app = request.app
-    await app[K.gateway].check_owner(info.account_id, cid)
+    await app[K.gateway].check_owner(info.account_id, cid, now=now(request))
     settings = app[K.settings]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=settings.max_body_bytes)
     await ws.prepare(request)

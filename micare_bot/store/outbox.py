@@ -20,7 +20,8 @@ from .crypto import Keyring
 from .schema import OutboxMessage, aad
 
 KINDS = frozenset({"invitation", "new_request", "new_message",
-                   "queue_nearly_due", "queue_overdue"})  # staff queue escalation (staff/escalation.py)
+                   "queue_nearly_due", "queue_overdue",  # staff queue escalation (staff/escalation.py)
+                   "family_update"})  # a family link accepted, declined or ended (family.py)
 _INSERT = insert(OutboxMessage)
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -105,12 +106,61 @@ class Dependent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Provider(Base):
+    """A clinician patients may name as a child's Primary Care Manager: the clinic's public
+    directory (from the clinic settings file), not an account and not PHI."""
+
+    __tablename__ = "providers"
+    __table_args__ = (UniqueConstraint("clinic_id", "slug"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    care_team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"))
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))  # as patients see it: "Dr. Emi Nakamura"
+    last_name: Mapped[str] = mapped_column(String(100))  # what patients search by
+    title: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)  # false once dropped from the settings file
+
+
 class DependentLink(Base):
-    """A guardian account may act for a dependent; a dependent may have two guardians."""
+    """A guardian's proxy link to a dependent; a dependent may have two guardians.
+
+    ``status``: ``added`` (the parent added the child, no doctor chosen yet), ``pending``
+    (waiting for the PCM's team), ``accepted``, ``declined`` (the parent may ask again) or
+    ``ended`` (staff ended it, e.g. custody changed; final). Only an ``accepted`` link to a
+    child under the clinic's proxy age limit lets the guardian act for the child. Links made
+    at in-person enrollment (``source = enrollment``) start out accepted.
+    """
 
     __tablename__ = "dependent_links"
+    __table_args__ = (Index("ix_dependent_links_team", "care_team_id", "status"),)
     dependent_id: Mapped[str] = mapped_column(ForeignKey("dependents.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True, index=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)  # what URLs and the audit log name
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # enrollment | family
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id"))
+    care_team_id: Mapped[str | None] = mapped_column(ForeignKey("care_teams.id"))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # a code from family.END_REASONS, never free text
+    end_note_enc: Mapped[str | None] = mapped_column(Text)  # staff's own words, sealed
+
+
+class AccountNotice(Base):
+    """A message from the clinic to an account that is not a reply to a request
+    (a family link accepted, declined or ended), shown in the inbox."""
+
+    __tablename__ = "account_notices"
+    __table_args__ = (Index("ix_account_notices_account", "account_id", "created_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    body_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Invitation(Base):
@@ -375,6 +425,8 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str], ...] = (
     (Account, "profile_enc"),
     (Dependent, "name_enc"),
     (Dependent, "dob_enc"),
+    (DependentLink, "end_note_enc"),
+    (AccountNotice, "body_enc"),
     (Conversation, "state_enc"),
     (Turn, "text_enc"),
     (Turn, "result_enc"),

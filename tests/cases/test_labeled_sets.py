@@ -26,7 +26,9 @@ from micare_bot.models import ClinicContext
 
 HERE = Path(__file__).parent
 DATA = HERE.parent / "data"
-SHARED = HERE.parents[2] / "shared" / "examples"
+# the shared samples sit beside the checkout (/work/shared beside /work/main); a git worktree is one level deeper
+SHARED = next((p / "shared" / "examples" for p in HERE.parents if (p / "shared" / "examples").is_dir()),
+              HERE.parents[2] / "shared" / "examples")
 NOW = datetime(2026, 11, 20, 10, 0)
 
 

@@ -261,7 +261,9 @@ class TestAccessControl:
         await accounts.accept_invitation(engine, inv.token, PASSWORD, now=T0)
         dep_id = next(iter((await self._dependents(engine))))
         async with db.write(engine) as conn:
-            await conn.execute(insert(DependentLink).values(dependent_id=dep_id, account_id=inv.account_id))
+            await conn.execute(insert(DependentLink).values(dependent_id=dep_id, account_id=inv.account_id,
+                                                            id=str(uuid.uuid4()), status="accepted",
+                                                            source="enrollment", created_at=T0))
         rafael = await sign_in(client, "rafael@example.com")
         assert (await client.get(f"/api/v1/conversations/{cid}")).status == 200
         assert (await client.get(f"/api/v1/conversations/{own}")).status == 404

@@ -10,7 +10,9 @@ import pytest
 
 from micare_bot.cli import main
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "examples"
+# the shared samples sit beside the checkout (/work/shared beside /work/main); a git worktree is one level deeper
+SHARED = next((p / "shared" / "examples" for p in Path(__file__).resolve().parents
+               if (p / "shared" / "examples").is_dir()), Path(__file__).resolve().parents[3] / "shared" / "examples")
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

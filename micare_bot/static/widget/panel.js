@@ -120,10 +120,12 @@
 
   function show(name) {
     state.screen = name;
-    for (const s of ["loading", "login", "chat", "redirect", "inbox"]) $("screen-" + s).hidden = s !== name;
+    for (const s of ["loading", "login", "chat", "redirect", "inbox", "family", "link"]) $("screen-" + s).hidden = s !== name;
     const signedIn = !!state.csrf;
+    const away = name === "inbox" || name === "family" || name === "link"; // screens with a way back to the chat
     $("nav-inbox").hidden = !signedIn || name === "inbox" || name === "login";
-    $("nav-chat").hidden = !signedIn || name !== "inbox";
+    $("nav-family").hidden = !signedIn || name === "family" || name === "link" || name === "login";
+    $("nav-chat").hidden = !signedIn || !away;
     $("nav-logout").hidden = !signedIn || name === "login";
     $("inbox-back").hidden = !signedIn;
     if (state.wantFocus) window.setTimeout(focusCurrent, 0);
@@ -136,6 +138,8 @@
     if (state.screen === "login") $("login-email").focus();
     else if (state.screen === "redirect") $("redirect-title").focus();
     else if (state.screen === "inbox") $("inbox-title").focus();
+    else if (state.screen === "family") $("family-title").focus();
+    else if (state.screen === "link") $("link-title").focus();
     else focusComposer();
   }
 
@@ -727,12 +731,15 @@
     const list = $("inbox-list");
     list.textContent = "";
     const items = r.data.messages || [];
-    const notices = r.data.notices || [];  // messages and appointment reminders the care team started
+    // messages and appointment reminders the care team started, and the clinic's notes on family links
+    const notices = r.data.notices || [];
     $("inbox-empty").hidden = items.length + notices.length > 0;
     for (const notice of notices) {
-      const li = el("li", "inbox-item notice");
-      li.appendChild(el("h3", null, notice.kind === "reminder" ? "Appointment reminder" : "Message from your care team"));
-      li.appendChild(el("p", "muted small", (notice.care_team || "Care team") + " · " + fmt(notice.at)));
+      const family = /^link_/.test(notice.kind || "");
+      const li = el("li", "inbox-item notice" + (family ? " notice-family" : ""));
+      li.appendChild(el("h3", null, family ? "About your family members"
+        : notice.kind === "reminder" ? "Appointment reminder" : "Message from your care team"));
+      li.appendChild(el("p", "muted small", (notice.care_team || (family ? "The clinic" : "Care team")) + " · " + fmt(notice.at)));
       li.appendChild(el("p", "bubble", notice.text));
       list.appendChild(li);
     }
@@ -774,6 +781,209 @@
     }
     show("inbox");
     $("inbox-title").focus();
+  }
+
+  // --- family members: add children, link each to a doctor, see where each link stands -------------
+
+  const family = { data: null, member: null, changed: false };
+
+  // a date of birth as people read it; the ISO date is a calendar day, not a moment
+  const fmtDay = (iso) => {
+    const d = new Date(iso + "T12:00:00Z");
+    if (isNaN(d)) return iso;
+    try {
+      return d.toLocaleDateString("en-US", { month: "long", day: "numeric", year: "numeric", timeZone: "UTC" });
+    } catch (e) { return iso; }
+  };
+
+  const first = (name) => (name || "").trim().split(/\s+/)[0];
+
+  function linkText(m, acceptance) {
+    const link = m.link || {};
+    const doctor = link.provider ? link.provider.name + (link.care_team ? " (" + link.care_team + ")" : "") : "";
+    switch (link.status) {
+      case "pending":
+        return "Waiting for the clinic to accept the link to " + doctor + ". The clinic answers within " +
+          acceptance + (link.answer_expected_text ? ": expect an answer by " + link.answer_expected_text + "." : ".");
+      case "accepted":
+        return (doctor ? "Linked to " + doctor + ". " : "Linked at the clinic. ") +
+          "You can send messages for " + first(m.name) + ".";
+      case "declined":
+        return "The clinic did not accept the link" + (doctor ? " to " + doctor : "") +
+          ". You can choose a doctor again or call the clinic.";
+      case "ended":
+        return "The clinic ended this link. Call the clinic if you have questions.";
+      case "aged_out":
+        return first(m.name) + " has reached the clinic's age limit for parent access and needs an account of their own.";
+      default:
+        return "Not linked to a doctor yet. Link " + first(m.name) + " to their primary care manager to send messages for them.";
+    }
+  }
+
+  const BADGES = { added: "Not linked", pending: "Waiting for the clinic", accepted: "Linked",
+    declined: "Not accepted", ended: "Ended", aged_out: "Age limit reached" };
+
+  async function openFamily(note) {
+    let r;
+    try {
+      r = await api("GET", "/family");
+    } catch (e) {
+      setStatus("Cannot reach the clinic's server. Try again in a moment.");
+      return;
+    }
+    if (r.status === 401) { sessionEnded(); return; }
+    if (r.status !== 200 || !r.data) { setStatus(errorText(r, "Your family members could not be loaded.")); return; }
+    setStatus("");
+    family.data = r.data;
+    renderFamily();
+    $("family-note").textContent = note || "";
+    show("family");
+    $("family-title").focus();
+  }
+
+  function renderFamily() {
+    const data = family.data || { members: [] };
+    const acceptance = data.link_acceptance || "a few business days";
+    $("family-acceptance").textContent = acceptance;
+    const list = $("family-list");
+    list.textContent = "";
+    const members = data.members || [];
+    $("family-empty").hidden = members.length > 0;
+    for (const m of members) {
+      const li = el("li", "family-item");
+      const status = (m.link && m.link.status) || "added";
+      li.appendChild(el("h3", null, m.name));
+      const badge = el("span", "badge badge-" + status, BADGES[status] || status);
+      const meta = el("p", "muted small", m.dob ? "Born " + fmtDay(m.dob) + " · " : "");
+      meta.appendChild(badge);
+      li.appendChild(meta);
+      li.appendChild(el("p", null, linkText(m, acceptance)));
+      if (status === "added" || status === "declined") {
+        const b = el("button", "secondary", "Link " + first(m.name) + " to a doctor");
+        b.type = "button";
+        b.addEventListener("click", () => openLink(m));
+        li.appendChild(b);
+      }
+      list.appendChild(li);
+    }
+  }
+
+  async function onAddMember(event) {
+    event.preventDefault();
+    const name = $("family-name").value.trim();
+    const dob = $("family-dob").value;
+    const err = $("family-error");
+    if (!name || !dob) {
+      err.textContent = "Enter your child's full name and date of birth.";
+      (name ? $("family-dob") : $("family-name")).focus();
+      return;
+    }
+    err.textContent = "";
+    $("family-add").disabled = true;
+    let r;
+    try {
+      r = await api("POST", "/family/members", { name, dob });
+    } catch (e) {
+      err.textContent = "Cannot reach the clinic's server. Check your connection and try again.";
+      $("family-add").disabled = false;
+      return;
+    }
+    $("family-add").disabled = false;
+    if (r.status === 401) { sessionEnded(); return; }
+    if ((r.status === 201 || r.status === 200) && r.data) {
+      family.changed = true;
+      $("family-name").value = "";
+      $("family-dob").value = "";
+      const note = r.status === 201
+        ? first(r.data.name) + " is added. Link " + first(r.data.name) + " to a doctor, or add another family member."
+        : first(r.data.name) + " is already on your account.";
+      await openFamily(note);
+      $("family-name").focus();
+      return;
+    }
+    err.textContent = errorText(r, "This family member could not be added.");
+    $("family-name").focus();
+  }
+
+  function openLink(member) {
+    family.member = member;
+    $("link-title").textContent = "Link " + member.name + " to a doctor";
+    $("link-query").value = "";
+    $("link-error").textContent = "";
+    $("link-count").textContent = "";
+    $("link-results").textContent = "";
+    show("link");
+    $("link-query").focus();
+  }
+
+  async function onSearch(event) {
+    event.preventDefault();
+    const q = $("link-query").value.trim();
+    const err = $("link-error");
+    if (q.length < 2) {
+      err.textContent = "Type at least two letters of the doctor's last name.";
+      $("link-query").focus();
+      return;
+    }
+    err.textContent = "";
+    let r;
+    try {
+      r = await api("GET", "/family/providers?q=" + encodeURIComponent(q));
+    } catch (e) {
+      err.textContent = "Cannot reach the clinic's server. Try again in a moment.";
+      return;
+    }
+    if (r.status === 401) { sessionEnded(); return; }
+    if (r.status !== 200 || !r.data) { err.textContent = errorText(r, "The search did not work."); return; }
+    const list = $("link-results");
+    list.textContent = "";
+    const found = r.data.providers || [];
+    $("link-count").textContent = found.length
+      ? (found.length === 1 ? "1 doctor found." : found.length + " doctors found.")
+      : "No doctor found with that name. Check the spelling, or try the first letters only.";
+    for (const p of found) {
+      const li = el("li");
+      const b = el("button", "secondary", "Choose " + p.name + ", " + p.title + ", " + p.care_team);
+      b.type = "button";
+      b.addEventListener("click", () => chooseProvider(p));
+      li.appendChild(b);
+      list.appendChild(li);
+    }
+  }
+
+  async function chooseProvider(provider) {
+    const m = family.member;
+    if (!m) return;
+    let r;
+    try {
+      r = await api("POST", "/family/members/" + encodeURIComponent(m.id) + "/link", { provider_id: provider.id });
+    } catch (e) {
+      $("link-error").textContent = "Cannot reach the clinic's server. Try again in a moment.";
+      return;
+    }
+    if (r.status === 401) { sessionEnded(); return; }
+    if ((r.status === 202 || r.status === 200) && r.data) {
+      family.changed = true;
+      const acceptance = (family.data && family.data.link_acceptance) || "a few business days";
+      await openFamily("Link request sent for " + first(m.name) + " to " + provider.name + ". The clinic answers within " +
+        acceptance + (r.data.link && r.data.link.answer_expected_text
+          ? ": expect an answer by " + r.data.link.answer_expected_text + "." : "."));
+      return;
+    }
+    $("link-error").textContent = errorText(r, "The link request could not be sent.");
+  }
+
+  async function familyDone() {
+    const fresh = family.changed && !$("log").querySelector("li.msg-patient") &&
+      !(state.result && CLOSED.has(state.result.status));
+    family.changed = false;
+    if (fresh) {
+      // nothing typed yet: a new conversation sees the family as it is now
+      await startConversation();
+      focusComposer();
+      return;
+    }
+    backToChat();
   }
 
   function backToChat() {
@@ -820,6 +1030,11 @@
     $("nav-chat").addEventListener("click", backToChat);
     $("inbox-back").addEventListener("click", backToChat);
     $("nav-logout").addEventListener("click", onLogout);
+    $("nav-family").addEventListener("click", () => openFamily(""));
+    $("family-form").addEventListener("submit", onAddMember);
+    $("family-done").addEventListener("click", familyDone);
+    $("link-form").addEventListener("submit", onSearch);
+    $("link-back").addEventListener("click", () => openFamily(""));
     if (EMBEDDED) {
       $("nav-close").hidden = false;
       $("nav-close").addEventListener("click", closePanel);
