@@ -25,12 +25,12 @@ class TestMigrations:
                 lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
             )
         assert diff == []
-        assert await db.current_revision(engine) == "0001"
+        assert await db.current_revision(engine) == db.head_revision()
 
     async def test_upgrade_twice_is_harmless(self, engine: AsyncEngine) -> None:
         """Running the upgrade again on a current schema changes nothing."""
         await db.upgrade(engine)
-        assert await db.current_revision(engine) == "0001"
+        assert await db.current_revision(engine) == db.head_revision()
 
 
 class TestSqliteDurability:
