@@ -19,6 +19,7 @@ from . import conversation as core
 from .channels import keys as K
 from .channels.email import OutboxSender
 from .channels.web import error_middleware, headers_middleware, setup_routes
+from .channels.quality_web import setup_quality
 from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
@@ -87,4 +88,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
         app.cleanup_ctx.append(outbox_ctx)
     setup_routes(app)
     setup_widget(app)
+    setup_quality(app)
     return app
