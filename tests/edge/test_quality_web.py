@@ -153,11 +153,11 @@ class TestFigures:
 
 
 def upload_form(admin: Actor, data: bytes, *, kind: str = "evaluate", csrf: str | None = None,
-                name: str = "set.jsonl") -> aiohttp.FormData:
+                name: str = "set.jsonl", lexicon: str = "live") -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("csrf_token", admin.csrf if csrf is None else csrf)
     form.add_field("kind", kind)
-    form.add_field("lexicon", "live")
+    form.add_field("lexicon", lexicon)
     form.add_field("file", data, filename=name, content_type="application/jsonl")
     return form
 
@@ -186,6 +186,24 @@ class TestLabeledRunsOverHttp:
         listing = await (await admin.get("/staff/quality/runs", headers=HTML)).text()
         assert listing.count("set.jsonl") >= 2
         assert [d["kind"] for d in await audit_details(client, "quality.test_run")] == ["evaluate", "evaluate"]
+
+    async def test_the_clinics_lexicon_additions_before_they_go_live(self, client: TestClient,
+                                                                     actors: Actors) -> None:
+        """The demo clinic's candidate additions read 'PHS 731' as an immunization record; the live lexicon
+        does not: the candidate run passes, records another lexicon version and lists the line newly passing."""
+        admin = await actors.staff(ADMIN)
+        data = b'{"id": "p1", "text": "need my PHS 731 updated", "intent": "immunization_copy", "triage": "routine"}\n'
+        pages = []
+        for lexicon in ("live", "candidate"):
+            resp = await admin.http.post(admin.url("/staff/quality/runs"),
+                                         data=upload_form(admin, data, lexicon=lexicon, name="phs.jsonl"),
+                                         headers={**HTML, "Origin": admin.base}, allow_redirects=False)
+            assert resp.status == 303, await resp.text()
+            pages.append(await (await admin.get(resp.headers["Location"], headers=HTML)).text())
+        assert 'data-figure="failed">1<' in pages[0] and 'data-figure="failed">0<' in pages[1]
+        assert "Newly passing (failed in the previous run) (1)" in pages[1]
+        versions = [re.search(r"version <code>(\w+)</code>", p).group(1) for p in pages]  # type: ignore[union-attr]
+        assert versions[0] != versions[1]
 
     async def test_upload_limits_csrf_and_bad_lines(self, client: TestClient, actors: Actors) -> None:
         """Too large: 413; a wrong form token: 403; a bad line: 422 naming the line; a nurse: 403."""
