@@ -20,6 +20,8 @@ from .channels import keys as K
 from .channels.email import OutboxSender
 from .channels.web import error_middleware, headers_middleware, setup_routes
 from .channels.quality_web import setup_quality
+from .channels.staff_pages import setup_staff_pages
+from .channels.staff_web import setup_staff_api
 from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
@@ -88,5 +90,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
         app.cleanup_ctx.append(outbox_ctx)
     setup_routes(app)
     setup_widget(app)
+    setup_staff_api(app)
+    setup_staff_pages(app)
     setup_quality(app)
     return app

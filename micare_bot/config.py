@@ -127,6 +127,12 @@ class Settings:
     cookie_secure: bool = False
     trust_proxy: bool = False
     invitation_days: int = 7
+    # staff (issue 5): their own session cookie with a shorter idle timeout; the queue's "nearly due"
+    # window and how often the escalation task looks
+    staff_session_idle_seconds: int = 10 * 60
+    staff_session_absolute_seconds: int = 10 * 3600
+    nearly_due_minutes: int = 120
+    escalation_poll_seconds: float = 60.0
     # login throttling: failures within the window before a lock-out of the same length
     login_window_seconds: int = 15 * 60
     login_max_per_account: int = 5
@@ -182,6 +188,7 @@ class Settings:
             ("OUTBOX_POLL_SECONDS", "outbox_poll_seconds"),
             ("OUTBOX_BACKOFF_SECONDS", "outbox_backoff_seconds"),
             ("OUTBOX_BACKOFF_MAX_SECONDS", "outbox_backoff_max_seconds"),
+            ("ESCALATION_POLL_SECONDS", "escalation_poll_seconds"),
         ):
             if (v := get(name)) is not None:
                 kwargs[attr] = _float("MICARE_" + name, v, minimum=0.01)
@@ -195,6 +202,9 @@ class Settings:
             ("LOGIN_WINDOW_SECONDS", "login_window_seconds", 1),
             ("LOGIN_MAX_PER_ACCOUNT", "login_max_per_account", 1),
             ("LOGIN_MAX_PER_ADDRESS", "login_max_per_address", 1),
+            ("STAFF_SESSION_IDLE_SECONDS", "staff_session_idle_seconds", 1),
+            ("STAFF_SESSION_ABSOLUTE_SECONDS", "staff_session_absolute_seconds", 1),
+            ("NEARLY_DUE_MINUTES", "nearly_due_minutes", 0),
         ):
             if (v := get(name)) is not None:
                 kwargs[attr] = _int("MICARE_" + name, v, minimum=minimum)

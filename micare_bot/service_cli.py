@@ -115,6 +115,10 @@ def register(subparsers: Any) -> None:
     _common(p)
     p.set_defaults(func=_run(cmd_rotate_key))
 
+    from .staff.cli import register as register_staff
+
+    register_staff(subparsers)
+
     p = subparsers.add_parser("audit", help="the audit log")
     asub = p.add_subparsers(dest="audit_command", required=True)
     v = asub.add_parser("verify", help="check the hash chain; names the first broken record")
@@ -207,6 +211,14 @@ async def seed_demo(settings: Settings, *, now: datetime) -> list[tuple[str, str
         for team in clinic.teams:
             for member in team.staff:
                 await ensure("staff", member.name, member.email, title=member.title, care_team=team.slug)
+        # issue 5: clinic admins, and every staff member's role and teams
+        from .staff.roster import seed_roles
+
+        for admin in clinic.raw.get("admins") or []:
+            await ensure("staff", str(admin["name"]), str(admin["email"]), title="Clinic administrator")
+            logins[-1] = ("admin", *logins[-1][1:])
+        async with db.write(engine) as conn:
+            await seed_roles(conn, keyring, clinic, row, now)
         for patient in json.loads(DEMO_PATIENTS.read_text(encoding="utf-8")):
             await ensure(
                 "patient", patient["name"], patient["email"], dob=_dob_for_age(patient.get("age"), now.date()),
@@ -232,6 +244,7 @@ async def cmd_seed_demo(args: argparse.Namespace) -> int:
     print(f"Demo clinic ready. Sign in at {settings.base_url} with password {DEMO_PASSWORD!r}:")
     for role, name, email in logins:
         print(f"  {role:8} {name:20} {email}")
+    print(f"Staff and admins sign in at {settings.base_url}/staff/login")
     return 0
 
 

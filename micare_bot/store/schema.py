@@ -200,6 +200,13 @@ class CareRequest(Base):
     status: Mapped[str] = mapped_column(String(16))  # open | claimed | closed
     filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the care team's work on it (migration 0002). No foreign key on assignee_id: SQLite cannot add
+    # one to an existing table without rebuilding it, and other tables reference this one.
+    assignee_id: Mapped[str | None] = mapped_column(String(36))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # response time vs due_at
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalation: Mapped[str | None] = mapped_column(String(16))  # None | nearly_due | overdue (last e-mailed)
 
 
 class RequestReply(Base):
@@ -211,6 +218,106 @@ class RequestReply(Base):
     author_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     body_enc: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffMember(Base):
+    """A staff account's clinic role (pcm, nurse, med_tech, front_desk, admin); Account.role is 'staff'."""
+
+    __tablename__ = "staff_members"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TeamMember(Base):
+    """The designated members of a care team: only they (and cover) work its inbox."""
+
+    __tablename__ = "team_members"
+    care_team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TeamCoverage(Base):
+    """Cross-coverage: a staff member works another team's inbox for a period."""
+
+    __tablename__ = "team_coverage"
+    __table_args__ = (Index("ix_team_coverage_account", "account_id", "ends_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    care_team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    granted_by: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffSession(Base):
+    """Staff sessions: their own cookie and a shorter idle timeout than patients'."""
+
+    __tablename__ = "staff_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RequestEvent(Base):
+    """Every staff action on a request (and the escalations), without PHI: who, what, when.
+
+    ``action``: viewed, transcript_viewed, claimed, released, replied, rerouted, relabeled, done,
+    escalated. ``asked_fields`` (JSON list of SPEC §2 field names) is what a reply had to ask the
+    patient again for. ``client_action_id`` makes a repeated submit act once.
+    """
+
+    __tablename__ = "request_events"
+    __table_args__ = (
+        Index("ix_request_events_request", "request_id", "seq"),
+        Index("ix_request_events_clinic", "clinic_id", "action", "at"),
+        Index("uq_request_events_client_action", "request_id", "client_action_id", unique=True),
+    )
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("care_requests.id"))
+    # 1, 2, … per request: orders the events of one instant (actions hold the request's row lock; two
+    # concurrent *views* may share a number, which orders nothing that matters)
+    seq: Mapped[int] = mapped_column(Integer)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    staff_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))  # None: the system (escalation)
+    action: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_team_id: Mapped[str | None] = mapped_column(String(36))
+    to_team_id: Mapped[str | None] = mapped_column(String(36))
+    from_intent: Mapped[str | None] = mapped_column(String(32))
+    to_intent: Mapped[str | None] = mapped_column(String(32))
+    asked_fields: Mapped[str | None] = mapped_column(Text)  # JSON list of field names
+    reply_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON without PHI (e.g. canned reply name, level)
+    client_action_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class PatientMessage(Base):
+    """A provider-initiated message or appointment reminder in a patient's inbox."""
+
+    __tablename__ = "patient_messages"
+    __table_args__ = (
+        Index("ix_patient_messages_account", "account_id", "deliver_at"),
+        Index("uq_patient_messages_client_action", "author_id", "client_action_id", unique=True),
+    )
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    dependent_id: Mapped[str | None] = mapped_column(ForeignKey("dependents.id"))
+    author_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    care_team_id: Mapped[str | None] = mapped_column(ForeignKey("care_teams.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # message | reminder
+    body_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deliver_at: Mapped[datetime] = mapped_column(UTCDateTime())  # reminders wait until then
+    client_action_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class TriageCounter(Base):
@@ -304,6 +411,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str], ...] = (
     (Turn, "result_enc"),
     (CareRequest, "content_enc"),
     (RequestReply, "body_enc"),
+    (PatientMessage, "body_enc"),
     (OutboxMessage, "recipient_enc"),
     (OutboxMessage, "payload_enc"),
     (LabeledRun, "results_enc"),

@@ -1,7 +1,7 @@
 """quality: clear columns for intake figures, labeled test runs
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 
 Adds to ``conversations`` the field the bot is waiting for (``awaiting``: where an
 abandoned conversation stopped) and the care team at the start (``care_team_id``),
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
