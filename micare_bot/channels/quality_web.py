@@ -1,9 +1,10 @@
 """The clinic admin's quality pages under ``/staff/quality`` and their JSON/CSV twins.
 
-Server-rendered jinja2 with charts drawn on the server as inline SVG; no
-script at all, styles from our own origin only (strict CSP). Every route is for
-the clinic's admins (the staff role guard with ``admin``) and shows only their
-own clinic. Figures carry no PHI; the transcripts behind a figure open one at
+Server-rendered jinja2 in the staff area's layout (``templates/staff/base.html``,
+its strict CSP: scripts and styles from our origin only) with charts drawn on
+the server as inline SVG; these pages add no script of their own. Every route
+is for the clinic's admins (the staff role guard with ``admin``) and shows
+only their own clinic. Figures carry no PHI; the transcripts behind a figure open one at
 a time, and each opening is written to the audit chain before it is shown.
 
 Routes:
@@ -23,7 +24,8 @@ import hmac
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import BodyPartReader, web
@@ -32,18 +34,18 @@ from ..clinic_settings import ClinicSettings
 from ..models import INTENTS, URGENT_LEVELS
 from ..quality import charts, export, metrics, queries, testruns
 from ..quality.queries import QualityError, SampleFilter, Scope
+from ..staff.roster import StaffMember
+from ..store import audit, db
 from . import keys as K
+from .staff_pages import add_nav, render, staff_page, staff_templates_key
+from .staff_web import require_staff, staff_csrf
 from .web import ApiError, check_origin, error_response, now
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "quality"
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FIELD = re.compile(r"^[a-z_]{1,32}$|^\(intent unclear\)$")
 MAX_PERIOD_DAYS = 366
-
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'")
 
 
 def _pct(value: Any) -> str:
@@ -63,49 +65,31 @@ def _signed(value: Any, percent: bool = False) -> str:
     return f"{value:+g}" if value else "±0"
 
 
-def make_env(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+def add_filters(env: jinja2.Environment) -> None:
     env.filters.update(pct=_pct, num=_num, signed=_signed)
-    return env
 
 
-env_key = web.AppKey("quality_templates", jinja2.Environment)
+# --- who may look: the staff role guard with the admin role --------------------------------------
+
+ADMIN_ROLES = ("admin",)
 
 
-# --- who may look ------------------------------------------------------------------------
+async def require_admin(request: web.Request) -> StaffMember:
+    """For the JSON and CSV routes: a 401/403 SPEC §6 error unless a signed-in admin."""
+    return await require_staff(request, ADMIN_ROLES)
 
 
-class Admin:
-    """The signed-in admin: their account and clinic."""
-
-    def __init__(self, account_id: str, clinic_id: str, name: str = "") -> None:
-        self.account_id, self.clinic_id, self.name = account_id, clinic_id, name
-
-    @property
-    def actor(self) -> str:
-        return f"account:{self.account_id}"
-
-
-async def require_admin(request: web.Request) -> Admin:
-    """The staff role guard with the admin role (staff_web.require_staff)."""
-    from .staff_web import require_staff
-
-    member = await require_staff(request, ("admin",))
-    return Admin(member.account_id, member.clinic_id, getattr(member, "name", ""))
-
-
-def csrf_token(request: web.Request) -> str:
-    from .staff_web import staff_csrf
-
-    return staff_csrf(request)
+def error_page(request: web.Request, member: StaffMember, exc: ApiError | QualityError | testruns.RunError
+               ) -> web.Response:
+    heading = "Not found" if exc.status == 404 else "That did not work"
+    return render(request, "staff/error.html", member, status=exc.status, heading=heading, message=exc.message)
 
 
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _clinic(request: web.Request, admin: Admin) -> ClinicSettings:
-    return request.app[K.gateway].clinic(admin.clinic_id)
+def _clinic(request: web.Request, member: StaffMember) -> ClinicSettings:
+    return request.app[K.gateway].clinic(member.clinic_id)
 
 
 def _idle(request: web.Request) -> timedelta:
@@ -122,7 +106,7 @@ def _date_arg(request: web.Request, name: str, default: date) -> date:
         raise ApiError(422, "invalid_date", f"'{name}' must be a date like 2026-11-16.") from None
 
 
-async def _scope(request: web.Request, admin: Admin, clinic: ClinicSettings) -> Scope:
+async def _scope(request: web.Request, member: StaffMember, clinic: ClinicSettings) -> Scope:
     tz = clinic.calendar.timezone
     default = queries.default_period(now(request), tz)
     until = _date_arg(request, "until", default.end)
@@ -135,14 +119,13 @@ async def _scope(request: web.Request, admin: Admin, clinic: ClinicSettings) -> 
     if team is not None and not _SLUG.match(team):
         raise ApiError(404, "unknown_team", "No such care team in this clinic.")
     try:
-        return await queries.scope_for(request.app[K.engine], admin.clinic_id, team, metrics.Period(since, until, tz))
+        return await queries.scope_for(request.app[K.engine], member.clinic_id, team,
+                                       metrics.Period(since, until, tz))
     except QualityError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
 
 
 def _query(scope: Scope, team: str | None, **extra: str | None) -> str:
-    from urllib.parse import urlencode
-
     params = {"since": scope.period.start.isoformat(), "until": scope.period.end.isoformat()}
     if team:
         params["team"] = team
@@ -150,28 +133,10 @@ def _query(scope: Scope, team: str | None, **extra: str | None) -> str:
     return urlencode(params)
 
 
-def render(request: web.Request, name: str, context: Mapping[str, Any], *, status: int = 200) -> web.Response:
-    template = request.app[env_key].get_template(name)
-    body = template.render(**context)
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
-                        headers={"Content-Security-Policy": CSP, "X-Frame-Options": "DENY"})
-
-
-def page_error(request: web.Request, exc: ApiError | QualityError | testruns.RunError, admin: Admin | None = None
-               ) -> web.Response:
-    accept = request.headers.get("Accept", "")
-    if "text/html" not in accept:
-        return error_response(exc.status, exc.code, exc.message)
-    return render(request, "quality/error.html", {"status": exc.status, "message": exc.message, "admin": admin,
-                                                  "csrf": None, "clinic": None}, status=exc.status)
-
-
-async def _audit_view(request: web.Request, admin: Admin, view: str, target: str | None = None) -> None:
-    from ..store import audit, db
-
+async def _audit_view(request: web.Request, member: StaffMember, view: str) -> None:
     async with db.write(request.app[K.engine]) as conn:
-        await audit.append(conn, at=now(request), actor=admin.actor, action="quality.view",
-                           target_type="clinic", target_id=target or admin.clinic_id, detail={"view": view})
+        await audit.append(conn, at=now(request), actor=member.actor(), action="quality.view",
+                           target_type="clinic", target_id=member.clinic_id, detail={"view": view})
 
 
 # --- the dashboard ---------------------------------------------------------------------------------
@@ -198,39 +163,36 @@ def _charts(report: metrics.Report) -> dict[str, Any]:
     }
 
 
-async def dashboard(request: web.Request) -> web.Response:
+@staff_page(roles=ADMIN_ROLES)
+async def dashboard(request: web.Request, member: StaffMember) -> web.Response:
+    clinic = _clinic(request, member)
     try:
-        admin = await require_admin(request)
+        scope = await _scope(request, member, clinic)
     except ApiError as exc:
-        return page_error(request, exc)
-    try:
-        clinic = _clinic(request, admin)
-        scope = await _scope(request, admin, clinic)
-    except ApiError as exc:
-        return page_error(request, exc, admin)
+        return error_page(request, member, exc)
     team = request.query.get("team") or None
     report = await queries.compute_report(request.app[K.engine], scope, clinic, now=now(request), idle=_idle(request))
-    await _audit_view(request, admin, "dashboard")
+    await _audit_view(request, member, "dashboard")
     overview = dict(report["overview"].rows)
     response = dict(report["response"].rows)
     context = {
-        "admin": admin, "csrf": None, "clinic": clinic, "scope": scope, "team": team, "report": report,
-        "teams": await queries.teams(request.app[K.engine], admin.clinic_id),
+        "clinic": clinic, "scope": scope, "team": team, "report": report,
+        "teams": await queries.teams(request.app[K.engine], member.clinic_id),
         "overview": overview, "response": response, "charts": _charts(report),
         "relabel_share": metrics.relabel_share(report), "unclear": metrics.UNCLEAR,
         "query": _query(scope, team), "q": lambda **kw: _query(scope, team, **kw),
         "tables": metrics.TABLE_NAMES, "idle_minutes": int(_idle(request).total_seconds() // 60),
         "target": str(clinic.target),
     }
-    return render(request, "quality/dashboard.html", context)
+    return render(request, "quality/dashboard.html", member, **context)
 
 
 async def report_json(request: web.Request) -> web.Response:
-    admin = await require_admin(request)
-    clinic = _clinic(request, admin)
-    scope = await _scope(request, admin, clinic)
+    member = await require_admin(request)
+    clinic = _clinic(request, member)
+    scope = await _scope(request, member, clinic)
     report = await queries.compute_report(request.app[K.engine], scope, clinic, now=now(request), idle=_idle(request))
-    await _audit_view(request, admin, "report.json")
+    await _audit_view(request, member, "report.json")
     body = report.to_dict()
     body.update({"clinic": clinic.slug, "care_team": request.query.get("team") or None,
                  "response_target": str(clinic.target)})
@@ -238,14 +200,14 @@ async def report_json(request: web.Request) -> web.Response:
 
 
 async def export_csv(request: web.Request) -> web.Response:
-    admin = await require_admin(request)
+    member = await require_admin(request)
     name = request.match_info["table"]
     if name not in metrics.TABLE_NAMES:
         raise ApiError(404, "not_found", "No such table.")
-    clinic = _clinic(request, admin)
-    scope = await _scope(request, admin, clinic)
+    clinic = _clinic(request, member)
+    scope = await _scope(request, member, clinic)
     report = await queries.compute_report(request.app[K.engine], scope, clinic, now=now(request), idle=_idle(request))
-    await _audit_view(request, admin, f"export.{name}")
+    await _audit_view(request, member, f"export.{name}")
     filename = f"{clinic.slug}-{name}-{scope.period.start}-{scope.period.end}.csv"
     return web.Response(text=export.to_csv(report[name]), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -271,37 +233,34 @@ def _filter(request: web.Request) -> SampleFilter:
     return SampleFilter(intent, outcome, fld, level)
 
 
-async def samples(request: web.Request) -> web.Response:
+@staff_page(roles=ADMIN_ROLES)
+async def samples(request: web.Request, member: StaffMember) -> web.Response:
+    clinic = _clinic(request, member)
     try:
-        admin = await require_admin(request)
-        clinic = _clinic(request, admin)
-        scope = await _scope(request, admin, clinic)
+        scope = await _scope(request, member, clinic)
         flt = _filter(request)
     except ApiError as exc:
-        return page_error(request, exc)
+        return error_page(request, member, exc)
     team = request.query.get("team") or None
     total, rows = await queries.sample(request.app[K.engine], scope, flt, now=now(request), idle=_idle(request))
-    await _audit_view(request, admin, "samples")
-    return render(request, "quality/samples.html", {
-        "admin": admin, "csrf": None, "clinic": clinic, "scope": scope, "flt": flt, "total": total, "rows": rows,
-        "back": _query(scope, team), "now": now(request), "idle": _idle(request), "outcome": metrics.outcome,
-        "tz": clinic.calendar.timezone, "limit": queries.SAMPLE_LIMIT,
-    })
+    await _audit_view(request, member, "samples")
+    return render(request, "quality/samples.html", member, clinic=clinic, scope=scope, flt=flt, total=total,
+                  rows=rows, back=_query(scope, team), now=now(request), idle=_idle(request),
+                  outcome=metrics.outcome, tz=clinic.calendar.timezone)
 
 
-async def sample_transcript(request: web.Request) -> web.Response:
+@staff_page(roles=ADMIN_ROLES)
+async def sample_transcript(request: web.Request, member: StaffMember) -> web.Response:
+    clinic = _clinic(request, member)
     try:
-        admin = await require_admin(request)
         cid = request.match_info["id"]
         if not _ID.match(cid):
             raise ApiError(404, "not_found", "No such conversation in this clinic.")
-        clinic = _clinic(request, admin)
-        conv = await queries.transcript_sample(request.app[K.engine], request.app[K.keyring], admin.clinic_id, cid,
-                                               actor=admin.actor, now=now(request))
+        conv = await queries.transcript_sample(request.app[K.engine], request.app[K.keyring], member.clinic_id, cid,
+                                               actor=member.actor(), now=now(request))
     except (ApiError, QualityError) as exc:
-        return page_error(request, exc)
-    return render(request, "quality/sample.html", {"admin": admin, "csrf": None, "clinic": clinic, "conv": conv,
-                                                   "tz": clinic.calendar.timezone})
+        return error_page(request, member, exc)
+    return render(request, "quality/sample.html", member, clinic=clinic, conv=conv, tz=clinic.calendar.timezone)
 
 
 # --- labeled test runs -----------------------------------------------------------------------------
@@ -311,18 +270,18 @@ def _has_candidate(clinic: ClinicSettings) -> bool:
     return bool(clinic.raw.get("lexicon_dirs"))
 
 
-async def runs_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
-    try:
-        admin = await require_admin(request)
-    except ApiError as exc:
-        return page_error(request, exc)
-    clinic = _clinic(request, admin)
-    runs = await testruns.list_runs(request.app[K.engine], admin.clinic_id)
-    return render(request, "quality/runs.html", {
-        "admin": admin, "csrf": csrf_token(request), "clinic": clinic, "runs": runs, "error": error,
-        "candidate": _has_candidate(clinic), "max_mb": testruns.MAX_UPLOAD_BYTES // (1024 * 1024),
-        "max_lines": testruns.MAX_LINES, "tz": clinic.calendar.timezone,
-    }, status=status)
+async def _runs_page(request: web.Request, member: StaffMember, *, error: str | None = None,
+                     status: int = 200) -> web.Response:
+    clinic = _clinic(request, member)
+    runs = await testruns.list_runs(request.app[K.engine], member.clinic_id)
+    return render(request, "quality/runs.html", member, status=status, clinic=clinic, runs=runs, error=error,
+                  candidate=_has_candidate(clinic), max_mb=testruns.MAX_UPLOAD_BYTES // (1024 * 1024),
+                  max_lines=testruns.MAX_LINES, tz=clinic.calendar.timezone)
+
+
+@staff_page(roles=ADMIN_ROLES)
+async def runs_page(request: web.Request, member: StaffMember) -> web.Response:
+    return await _runs_page(request, member)
 
 
 async def _read_upload(request: web.Request) -> tuple[dict[str, str], str | None, bytes]:
@@ -362,47 +321,46 @@ async def _read_upload(request: web.Request) -> tuple[dict[str, str], str | None
 
 
 async def create_run(request: web.Request) -> web.StreamResponse:
-    try:
-        admin = await require_admin(request)
+    """The upload form's target (multipart, the session's CSRF token in a form field): run, store, show."""
+    member = await require_admin(request)
+    # The staff pages' no-referrer policy makes a browser send "Origin: null" with a plain form POST;
+    # that says nothing about the sender, so the session-bound token in the form decides (any other
+    # Origin must still be ours). The session cookie is SameSite=Strict as well.
+    if request.headers.get("Origin") != "null":
         check_origin(request)
-    except ApiError as exc:
-        return page_error(request, exc)
     try:
         fields, file_name, data = await _read_upload(request)
-        if not hmac.compare_digest(fields.get("csrf_token", ""), csrf_token(request)):
+        if not hmac.compare_digest(fields.get("csrf_token", ""), staff_csrf(request)):
             raise testruns.RunError(403, "csrf_failed", "The form has expired; reload the page and try again.")
         if not data:
             raise testruns.RunError(422, "no_file", "Choose a JSONL file to upload.")
-        clinic = _clinic(request, admin)
+        clinic = _clinic(request, member)
         lexicon = fields.get("lexicon", "live")
         dirs = testruns.lexicon_dirs(clinic, request.app[K.settings].clinic_file, lexicon)
         run_id = await testruns.execute(request.app[K.engine], request.app[K.keyring], clinic,
-                                        clinic_id=admin.clinic_id, kind=fields.get("kind", ""), file_name=file_name,
-                                        data=data, lexicon=lexicon, dirs=dirs, actor_id=admin.account_id,
-                                        now=now(request))
+                                        clinic_id=member.clinic_id, kind=fields.get("kind", ""), file_name=file_name,
+                                        data=data, lexicon=lexicon, dirs=dirs, actor_id=member.id, now=now(request))
     except testruns.RunError as exc:
         if "text/html" in request.headers.get("Accept", ""):
-            return await runs_page(request, error=exc.message, status=exc.status)
+            return await _runs_page(request, member, error=exc.message, status=exc.status)
         return error_response(exc.status, exc.code, exc.message)
     raise web.HTTPSeeOther(f"/staff/quality/runs/{run_id}")
 
 
-async def run_page(request: web.Request) -> web.Response:
+@staff_page(roles=ADMIN_ROLES)
+async def run_page(request: web.Request, member: StaffMember) -> web.Response:
+    clinic = _clinic(request, member)
     try:
-        admin = await require_admin(request)
         run_id = request.match_info["id"]
         if not _ID.match(run_id):
             raise ApiError(404, "not_found", "No such test run in this clinic.")
-        clinic = _clinic(request, admin)
         run, lines, prev, prev_lines = await testruns.load_run(request.app[K.engine], request.app[K.keyring],
-                                                               admin.clinic_id, run_id, actor=admin.actor,
+                                                               member.clinic_id, run_id, actor=member.actor(),
                                                                now=now(request))
     except (ApiError, testruns.RunError) as exc:
-        return page_error(request, exc)
-    return render(request, "quality/run.html", {
-        "admin": admin, "csrf": None, "clinic": clinic, "run": run, "prev": prev, "lines": lines,
-        "diff": testruns.diff(lines, prev_lines), "tz": clinic.calendar.timezone,
-    })
+        return error_page(request, member, exc)
+    return render(request, "quality/run.html", member, clinic=clinic, run=run, prev=prev, lines=lines,
+                  diff=testruns.diff(lines, prev_lines), tz=clinic.calendar.timezone)
 
 
 async def stylesheet(request: web.Request) -> web.Response:
@@ -411,7 +369,10 @@ async def stylesheet(request: web.Request) -> web.Response:
 
 
 def setup_quality(app: web.Application) -> None:
-    app[env_key] = make_env()
+    """After ``setup_staff_pages``: its templates get our filters, its nav our two links (admins only)."""
+    add_filters(app[staff_templates_key])
+    add_nav(app, "Quality", "/staff/quality", roles=ADMIN_ROLES)
+    add_nav(app, "Test runs", "/staff/quality/runs", roles=ADMIN_ROLES)
     app.router.add_get("/staff/quality", dashboard)
     app.router.add_get("/staff/quality/export/{table}.csv", export_csv)
     app.router.add_get("/staff/quality/samples", samples)

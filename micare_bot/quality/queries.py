@@ -7,6 +7,7 @@ here except in ``transcript_sample``, which is for admins and audited.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, Sequence
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..clinic_settings import ClinicSettings
 from ..store import audit, db
 from ..store.crypto import Keyring
-from ..store.schema import CareRequest, CareTeam, Clinic, Conversation, RequestReply, Turn, aad
+from ..store.schema import CareRequest, CareTeam, Clinic, Conversation, RequestEvent, RequestReply, Turn, aad
 from . import metrics
 from .metrics import ConversationRow, Period, Report, RequestRow, StaffEventRow
 
@@ -93,12 +94,15 @@ async def conversation_rows(conn: AsyncConnection, scope: Scope) -> list[Convers
 
 
 async def request_rows(conn: AsyncConnection, scope: Scope) -> list[RequestRow]:
+    """Requests filed in the period's range, under the intent the bot filed them with (the conversation's:
+    staff re-labels change ``care_requests.intent``), with the first reply's time."""
     lo, hi = _bounds(scope.period)
     first_reply = (select(RequestReply.request_id, func.min(RequestReply.created_at).label("first_at"))
                    .group_by(RequestReply.request_id).subquery())
     stmt = (
-        select(CareRequest.id, CareRequest.intent, CareRequest.filed_at, CareRequest.due_at,
-               first_reply.c.first_at)
+        select(CareRequest.id, CareRequest.intent, Conversation.intent.label("bot_intent"), CareRequest.filed_at,
+               CareRequest.due_at, CareRequest.first_reply_at, first_reply.c.first_at)
+        .join(Conversation, Conversation.id == CareRequest.conversation_id)
         .outerjoin(first_reply, first_reply.c.request_id == CareRequest.id)
         .where(CareRequest.clinic_id == scope.clinic_id, CareRequest.filed_at >= lo, CareRequest.filed_at < hi)
     )
@@ -106,16 +110,27 @@ async def request_rows(conn: AsyncConnection, scope: Scope) -> list[RequestRow]:
         stmt = stmt.where(CareRequest.care_team_id == scope.team_id)
     rows = []
     for r in (await conn.execute(stmt)).all():
-        first = r.first_at
+        first = r.first_reply_at or r.first_at  # the staff queue keeps it; older replies only have their rows
         if first is not None and first.tzinfo is None:  # an aggregate bypasses the column type
             first = first.replace(tzinfo=timezone.utc)
-        rows.append(RequestRow(r.id, r.intent, r.filed_at, r.due_at, first))
+        rows.append(RequestRow(r.id, r.bot_intent or r.intent, r.filed_at, r.due_at, first))
     return rows
 
 
 async def staff_event_rows(conn: AsyncConnection, request_ids: Sequence[str]) -> list[StaffEventRow]:
-    """Re-labels and asked-again fields recorded by the staff queue (none before it exists)."""
-    return []
+    """Re-labels and the fields staff asked again for, from the staff queue's request events."""
+    out: list[StaffEventRow] = []
+    ids = list(request_ids)
+    for i in range(0, len(ids), 500):  # keep IN lists short
+        rows = (await conn.execute(
+            select(RequestEvent.request_id, RequestEvent.action, RequestEvent.from_intent, RequestEvent.to_intent,
+                   RequestEvent.asked_fields, RequestEvent.at)
+            .where(RequestEvent.request_id.in_(ids[i:i + 500]), RequestEvent.action.in_(["relabeled", "replied"]))
+            .order_by(RequestEvent.at, RequestEvent.seq))).all()
+        for r in rows:
+            asked = tuple(str(f) for f in json.loads(r.asked_fields)) if r.asked_fields else ()
+            out.append(StaffEventRow(r.request_id, r.action, r.from_intent, r.to_intent, asked))
+    return out
 
 
 async def compute_report(engine: AsyncEngine, scope: Scope, clinic: ClinicSettings, *, now: datetime,

@@ -22,11 +22,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..clinic_settings import ClinicSettings
@@ -207,11 +207,17 @@ async def execute(engine: AsyncEngine, keyring: Keyring, clinic: ClinicSettings,
     failed = sum(1 for line in lines if not line["passed"])
     name = safe_file_name(file_name)
     async with db.write(engine) as conn:
+        # runs of a clinic are strictly ordered in time (a frozen or coarse clock must not tie two)
+        last = (await conn.execute(select(func.max(LabeledRun.created_at))
+                                   .where(LabeledRun.clinic_id == clinic_id))).scalar()
+        if last is not None:
+            last = last if last.tzinfo is not None else last.replace(tzinfo=timezone.utc)
+        at = now if last is None or now > last else last + timedelta(milliseconds=1)
         await conn.execute(insert(LabeledRun).values(
             id=run_id, clinic_id=clinic_id, kind=kind, file_name=name, lexicon=lexicon, lexicon_version=version,
             status="done", lines=len(lines), failed=failed, summary_json=json.dumps(summary, sort_keys=True),
             results_enc=keyring.encrypt_json({"lines": lines}, aad(LabeledRun, "results_enc", run_id)),
-            error=None, created_by=actor_id, created_at=now, finished_at=now))
+            error=None, created_by=actor_id, created_at=at, finished_at=at))
         await audit.append(conn, at=now, actor=f"account:{actor_id}" if actor_id else "cli", action="quality.test_run",
                            target_type="test_run", target_id=run_id,
                            detail={"kind": kind, "lines": len(lines), "failed": failed, "lexicon": lexicon,
@@ -241,14 +247,11 @@ async def load_run(engine: AsyncEngine, keyring: Keyring, clinic_id: str, run_id
         if row is None:
             raise RunError(404, "not_found", "No such test run in this clinic.")
         earlier = (select(LabeledRun).where(LabeledRun.clinic_id == clinic_id, LabeledRun.kind == row.kind,
-                                            LabeledRun.status == "done", LabeledRun.id != row.id,
-                                            LabeledRun.created_at <= row.created_at)
+                                            LabeledRun.status == "done", LabeledRun.created_at < row.created_at)
                    .order_by(LabeledRun.created_at.desc()))
         prev = (await conn.execute(earlier.where(LabeledRun.file_name == row.file_name).limit(1))).first()
         if prev is None:
             prev = (await conn.execute(earlier.limit(1))).first()
-        if prev is not None and prev.created_at == row.created_at and prev.id > row.id:
-            prev = None  # same instant: only the one stored first counts as earlier
         await audit.append(conn, at=now, actor=actor, action="phi.read", target_type="test_run", target_id=run_id,
                            detail={"view": "quality.test_run"})
     lines = _lines(keyring, row)

@@ -52,26 +52,32 @@ async def audit_details(client: TestClient, action: str) -> list[dict[str, Any]]
 
 class TestAccess:
     async def test_only_the_clinics_admins_get_in(self, client: TestClient, actors: Actors) -> None:
-        """Signed out: 401; a patient's session: 401; a nurse: 403; the admin: 200. Errors are SPEC §6 JSON,
-        or a page for a browser."""
+        """Signed out: the pages send the browser to the staff sign-in, the JSON and CSV answer 401; a
+        patient's session opens nothing; a nurse gets 403 (a page, or SPEC §6 JSON); the admin gets in."""
         anonymous = actors.new()
         resp = await anonymous.get("/api/v1/staff/quality/report")
         assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthenticated"
-        resp = await anonymous.get("/staff/quality", headers=HTML)
-        assert resp.status == 401 and "Please sign in" in await resp.text()
+        resp = await anonymous.get("/staff/quality", headers=HTML, allow_redirects=False)
+        assert resp.status == 302 and resp.headers["Location"] == "/staff/login"
         patient = await actors.patient(JORDAN)
         assert (await patient.get("/staff/quality/export/overview.csv")).status == 401
+        assert (await patient.get("/staff/quality/runs", allow_redirects=False)).status == 302
         nurse = await actors.staff(NURSE)
-        for path in ("/staff/quality", "/staff/quality/runs", "/api/v1/staff/quality/report",
-                     "/staff/quality/samples?outcome=abandoned"):
-            resp = await nurse.get(path)
+        for path in ("/staff/quality", "/staff/quality/runs", "/staff/quality/samples?outcome=abandoned"):
+            resp = await nurse.get(path, headers=HTML)
             assert resp.status == 403, path
-            assert (await resp.json())["error"]["code"] == "forbidden"
+            assert "This page is for clinic administrators." in await resp.text()
+        for path in ("/api/v1/staff/quality/report", "/staff/quality/export/weekly.csv"):
+            resp = await nurse.get(path)
+            assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden", path
+        nav = await (await nurse.get("/staff/queue", headers=HTML)).text()
+        assert "/staff/quality" not in nav
         admin = await actors.staff(ADMIN)
         resp = await admin.get("/staff/quality", headers=HTML)
         assert resp.status == 200
         csp = resp.headers["Content-Security-Policy"]
-        assert "default-src 'none'" in csp and "script-src" not in csp
+        assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
+        assert 'href="/staff/quality/runs"' in await resp.text()  # in the staff nav
 
     @pytest.mark.parametrize("query,status,code", [
         ("since=2026-11-20&until=2026-11-10", 422, "invalid_period"),
@@ -158,7 +164,7 @@ def upload_form(admin: Actor, data: bytes, *, kind: str = "evaluate", csrf: str 
     form.add_field("csrf_token", admin.csrf if csrf is None else csrf)
     form.add_field("kind", kind)
     form.add_field("lexicon", lexicon)
-    form.add_field("file", data, filename=name, content_type="application/jsonl")
+    form.add_field("file", io.BytesIO(data), filename=name, content_type="application/jsonl")
     return form
 
 
@@ -186,6 +192,10 @@ class TestLabeledRunsOverHttp:
         listing = await (await admin.get("/staff/quality/runs", headers=HTML)).text()
         assert listing.count("set.jsonl") >= 2
         assert [d["kind"] for d in await audit_details(client, "quality.test_run")] == ["evaluate", "evaluate"]
+        # a browser on the staff pages (no-referrer) sends "Origin: null" with the form: the token decides
+        resp = await admin.http.post(admin.url("/staff/quality/runs"), data=upload_form(admin, data),
+                                     headers={**HTML, "Origin": "null"}, allow_redirects=False)
+        assert resp.status == 303
 
     async def test_the_clinics_lexicon_additions_before_they_go_live(self, client: TestClient,
                                                                      actors: Actors) -> None:
@@ -216,6 +226,10 @@ class TestLabeledRunsOverHttp:
                                      data=upload_form(admin, b'{"text": "a", "intent": "other", "triage": "routine"}\n',
                                                       csrf="forged"))
         assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
+        resp = await admin.http.post(admin.url("/staff/quality/runs"),
+                                     data=upload_form(admin, b'{"text": "a", "intent": "other", "triage": "routine"}\n'),
+                                     headers={"Origin": "https://evil.example"})
+        assert resp.status == 403 and (await resp.json())["error"]["code"] == "bad_origin"
         resp = await admin.http.post(admin.url("/staff/quality/runs"),
                                      data=upload_form(admin, b'{"id": "1", "text": "hello"}\n'))
         body = await resp.json()
