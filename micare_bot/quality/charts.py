@@ -39,7 +39,8 @@ def _svg_open(chart_id: str, title: str, desc: str, width: int, height: int) -> 
 def bar_chart(chart_id: str, title: str, items: Sequence[tuple[str, float | None]], *, percent: bool = False,
               width: int = 520, bar_height: int = 22) -> Markup:
     """Horizontal bars, one per (label, value), the value written at the end of each bar."""
-    label_w = 170
+    longest = max((len(label) for label, _ in items), default=0)
+    label_w = int(min(width * 0.5, max(90, 7.2 * longest + 12)))  # 13 px text: about 7 px a character
     value_w = 60
     gap = 8
     height = max(1, len(items)) * (bar_height + gap) + gap

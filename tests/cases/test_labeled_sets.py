@@ -24,7 +24,8 @@ from micare_bot.models import ClinicContext
 
 HERE = Path(__file__).parent
 DATA = HERE.parent / "data"
-SHARED = HERE.parents[2] / "shared" / "examples"
+SHARED = next((p / "shared" / "examples" for p in HERE.parents[2:] if (p / "shared" / "examples").is_dir()),
+              HERE.parents[2] / "shared" / "examples")  # beside the checkout, or a worktree one level deeper
 NOW = datetime(2026, 11, 20, 10, 0)
 
 

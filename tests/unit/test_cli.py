@@ -10,7 +10,9 @@ import pytest
 
 from micare_bot.cli import main
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "examples"
+SHARED = next((p / "shared" / "examples" for p in Path(__file__).resolve().parents[3:]
+               if (p / "shared" / "examples").is_dir()),
+              Path(__file__).resolve().parents[3] / "shared" / "examples")  # beside the checkout or a worktree
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
