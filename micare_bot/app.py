@@ -21,7 +21,7 @@ from .channels.email import OutboxSender
 from .channels.web import error_middleware, headers_middleware, setup_routes
 from .channels.quality_web import setup_quality
 from .channels.staff_pages import setup_staff_pages
-from .channels.staff_web import setup_staff_api
+from .channels.staff_web import escalation_ctx, setup_staff_api
 from .channels.widget import setup_widget
 from .clinic_settings import load_clinic_file
 from .config import ConfigError, Settings
@@ -80,7 +80,8 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, send_mail: bool = True
                ) -> web.Application:
-    """The gateway. ``clock`` is injectable for tests; ``send_mail=False`` leaves the outbox to others."""
+    """The gateway. ``clock`` is injectable for tests; ``send_mail=False`` leaves the outbox sender and the
+    queue's escalation task to others."""
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[error_middleware, headers_middleware])
     app[K.settings] = settings
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     app.cleanup_ctx.append(database_ctx)
     if send_mail:
         app.cleanup_ctx.append(outbox_ctx)
+        app.cleanup_ctx.append(escalation_ctx)
     setup_routes(app)
     setup_widget(app)
     setup_staff_api(app)

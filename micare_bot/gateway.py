@@ -322,6 +322,10 @@ class Gateway:
                 await conn.execute(select(RequestReply).where(RequestReply.request_id.in_(ids))
                                    .order_by(RequestReply.created_at))
             ).all() if ids else []
+            # provider-initiated messages and appointment reminders (staff/messages.py)
+            from .staff.messages import inbox_notices
+
+            notices = await inbox_notices(conn, self.keyring, account_id, now)
         by_request: dict[str, list[dict[str, Any]]] = {}
         for rep in replies:
             by_request.setdefault(rep.request_id, []).append(
@@ -338,8 +342,9 @@ class Gateway:
             })
         async with db.write(self.engine) as conn:
             await audit.append(conn, at=now, actor=f"account:{account_id}", action="phi.read",
-                               target_type="inbox", target_id=account_id, detail={"requests": len(items)})
-        return {"messages": items}
+                               target_type="inbox", target_id=account_id,
+                               detail={"requests": len(items), "notices": len(notices)})
+        return {"messages": items, "notices": notices}
 
     async def queue(self, staff_id: str, *, now: datetime, status: str = "open") -> list[dict[str, Any]]:
         """The staff member's clinic queue, soonest due first (staff see only their own clinic)."""
@@ -381,6 +386,9 @@ class Gateway:
             await conn.execute(insert(RequestReply).values(
                 id=reply_id, request_id=req.id, author_id=staff_id, created_at=now,
                 body_enc=self._seal(RequestReply, "body_enc", reply_id, text)))
+            # response time vs due time (the staff API, staff/queue.py, is the full version: claims, events)
+            await conn.execute(update(CareRequest).where(CareRequest.id == req.id, CareRequest.first_reply_at.is_(None))
+                               .values(first_reply_at=now))
             patient = await load_patient(conn, self.keyring, req.account_id, now.date())
             await outbox.enqueue(conn, self.keyring, kind="new_message", recipient=patient.email,
                                  payload={"link": f"{self.settings.base_url}/"}, now=now)

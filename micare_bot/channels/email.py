@@ -42,6 +42,8 @@ SUBJECTS = {
     "invitation": "Your secure messaging invitation",
     "new_message": "You have a new secure message",
     "new_request": "A new request is in your care team's queue",
+    "queue_nearly_due": "Requests in your care team's queue are nearly due",
+    "queue_overdue": "Requests in your care team's queue are overdue",
 }
 MAX_ATTEMPTS = 25
 LEASE = timedelta(minutes=5)

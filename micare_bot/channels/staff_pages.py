@@ -27,10 +27,10 @@ import jinja2
 from aiohttp import web
 
 from ..staff.queue import INTENT_FIELDS, QueueError
-from ..staff.roster import ROLE_LABELS, StaffMember, clinic_staff, teams_overview
+from ..staff.roster import ROLE_LABELS, STAFF_ROLES, StaffMember, clinic_staff, teams_overview
 from ..store import db
 from . import keys as K
-from .staff_web import require_staff, staff_csrf, staff_queue_key
+from .staff_web import patient_messages_key, require_staff, staff_csrf, staff_queue_key
 from .web import ApiError
 from .widget import page
 
@@ -210,6 +210,31 @@ async def admin_staff_page(request: web.Request, member: StaffMember) -> web.Res
                   role_labels=ROLE_LABELS)
 
 
+@staff_page(roles=STAFF_ROLES)
+async def patients_page(request: web.Request, member: StaffMember) -> web.Response:
+    q = request.query.get("q", "").strip()
+    patients: list[dict[str, Any]] = []
+    error = None
+    if q:
+        try:
+            patients = await request.app[patient_messages_key].search(member, q, now=request.app[K.clock]())
+        except QueueError as exc:
+            error = exc.message
+    return render(request, "staff/patients.html", member, q=q, patients=patients, error=error)
+
+
+@staff_page(roles=STAFF_ROLES)
+async def patient_page(request: web.Request, member: StaffMember) -> web.Response:
+    from .staff_web import _patient_id
+
+    try:
+        pid = _patient_id(request)
+    except ApiError:
+        raise QueueError(404, "not_found", "No such patient in your clinic.") from None
+    p = await request.app[patient_messages_key].patient(member, pid, now=request.app[K.clock]())
+    return render(request, "staff/patient.html", member, p=p)
+
+
 class StaffAssets:
     """The staff pages' files, read once at start-up (no file path ever comes from a request)."""
 
@@ -234,6 +259,7 @@ def setup_staff_pages(app: web.Application) -> None:
     app[staff_assets_key] = StaffAssets(STATIC_DIR)
     app[staff_nav_key] = []
     add_nav(app, "Queue", "/staff/queue")
+    add_nav(app, "Message a patient", "/staff/patients", roles=STAFF_ROLES)
     add_nav(app, "Teams and cover", "/staff/teams")
     add_nav(app, "Staff accounts", "/staff/admin/staff", roles=("admin",))
     r = app.router
@@ -243,4 +269,6 @@ def setup_staff_pages(app: web.Application) -> None:
     r.add_get("/staff/requests/{id}", request_page)
     r.add_get("/staff/teams", teams_page)
     r.add_get("/staff/admin/staff", admin_staff_page)
+    r.add_get("/staff/patients", patients_page)
+    r.add_get("/staff/patients/{id}", patient_page)
     r.add_get("/staff/static/{name}", asset)

@@ -11,10 +11,11 @@ Other modules reuse :func:`require_staff` (the role guard) and the page layout
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,9 +23,12 @@ from sqlalchemy import select
 from ..accounts import AccountError
 from ..staff import auth as staff_auth
 from ..staff.canned import CannedReplies
+from ..staff.escalation import Escalator
+from ..staff.messages import PatientMessages
 from ..staff.queue import QueueError, StaffQueue
 from ..staff.roster import (
     ROLES,
+    STAFF_ROLES,
     StaffMember,
     add_staff,
     clinic_staff,
@@ -45,6 +49,7 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 _ACTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 staff_queue_key = web.AppKey("staff_queue", StaffQueue)
+patient_messages_key = web.AppKey("patient_messages", PatientMessages)
 # per-request cache of the guard's answer (typed keys on aiohttp >= 3.13, plain strings before)
 _RequestKey: Any = getattr(web, "RequestKey", None)
 member_key: Any = _RequestKey("staff_member", StaffMember) if _RequestKey else "staff_member"
@@ -289,6 +294,52 @@ def _wake_sender(request: web.Request) -> None:
         sender.wake()
 
 
+# --- provider-initiated messages and reminders --------------------------------------------
+
+
+def _patient_id(request: web.Request) -> str:
+    pid = request.match_info["id"]
+    if not _ID.match(pid):
+        raise ApiError(404, "not_found", "No such patient in your clinic.")
+    return pid
+
+
+@api
+async def search_patients(request: web.Request) -> web.Response:
+    member = await require_staff(request, roles=STAFF_ROLES)
+    found = await request.app[patient_messages_key].search(member, request.query.get("q", ""), now=now(request))
+    return web.json_response({"patients": found})
+
+
+@api
+async def get_patient(request: web.Request) -> web.Response:
+    member = await require_staff(request, roles=STAFF_ROLES)
+    return web.json_response(await request.app[patient_messages_key].patient(member, _patient_id(request),
+                                                                             now=now(request)))
+
+
+MESSAGE_SPEC: Spec = {"kind": (str, True), "text": (str, False), "dependent_id": (str, False),
+                      "appointment_at": (str, False), "deliver_at": (str, False), "client_action_id": (str, False)}
+
+
+@api
+async def send_patient_message(request: web.Request) -> web.Response:
+    """A message or an appointment reminder to a patient: their inbox and the no-PHI e-mail."""
+    member = await require_staff(request, roles=STAFF_ROLES, write=True)
+    data = await read_json(request, MESSAGE_SPEC)
+    dependent = data.get("dependent_id")
+    if dependent is not None and not _ID.match(dependent):
+        raise ApiError(404, "not_found", "No such child linked to this patient.")
+    body = await request.app[patient_messages_key].send(
+        member, _patient_id(request), now=now(request), kind=data["kind"], text=data.get("text"),
+        dependent_id=dependent,
+        appointment_at=_when(data["appointment_at"], "appointment_at") if "appointment_at" in data else None,
+        deliver_at=_when(data["deliver_at"], "deliver_at") if "deliver_at" in data else None,
+        client_action_id=_action_id(data))
+    _wake_sender(request)
+    return web.json_response(body, status=200 if body["repeated"] else 201)
+
+
 # --- teams and cover -------------------------------------------------------------------
 
 
@@ -360,6 +411,20 @@ async def add_staff_member(request: web.Request) -> web.Response:
                               "invitation_expires_at": enrollment.expires_at.isoformat()}, status=201)
 
 
+async def escalation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The background task that escalates requests nearing or past due (see staff/escalation.py)."""
+    sender = app.get(K.sender)
+    escalator = Escalator(app[K.engine], app[K.keyring], app[K.settings], clock=app[K.clock],
+                          on_mail=sender.wake if sender is not None else None)
+    task = asyncio.create_task(escalator.run(), name="queue-escalation")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 # --- wiring --------------------------------------------------------------------------------
 
 
@@ -368,6 +433,7 @@ async def _start_queue(app: web.Application) -> None:
     gateway = app[K.gateway]
     app[staff_queue_key] = StaffQueue(app[K.engine], app[K.keyring], app[K.settings], gateway.clinics,
                                       app[canned_key])
+    app[patient_messages_key] = PatientMessages(app[K.engine], app[K.keyring], app[K.settings], gateway.clinics)
 
 
 def setup_staff_api(app: web.Application) -> None:
@@ -393,6 +459,9 @@ def setup_staff_api(app: web.Application) -> None:
     r.add_post("/api/v1/staff/teams/{slug}/cover", add_cover)
     r.add_delete("/api/v1/staff/cover/{id}", end_cover)
     r.add_post("/api/v1/staff/members", add_staff_member)
+    r.add_get("/api/v1/staff/patients", search_patients)
+    r.add_get("/api/v1/staff/patients/{id}", get_patient)
+    r.add_post("/api/v1/staff/patients/{id}/messages", send_patient_message)
 
 
 __all__ = ["STAFF_COOKIE", "require_staff", "setup_staff_api", "staff_csrf", "staff_queue_key"]

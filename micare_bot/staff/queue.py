@@ -43,6 +43,7 @@ from ..store.schema import (
     aad,
 )
 from .canned import CannedError, CannedReplies
+from .events import next_event_seq
 from .roster import StaffMember
 
 # SPEC §2: the fields each intent collects ("patient" is asked on every intent when there are dependents)
@@ -152,8 +153,7 @@ class StaffQueue:
                       to_intent: str | None = None, detail: Mapping[str, Any] | None = None) -> str:
         """One request event and its audit record (no PHI in either)."""
         event_id = str(uuid.uuid4())
-        seq = (await conn.execute(select(func.coalesce(func.max(RequestEvent.seq), 0))
-                                  .where(RequestEvent.request_id == row.id))).scalar_one() + 1
+        seq = await next_event_seq(conn, row.id)
         await conn.execute(RequestEvent.__table__.insert().values(
             id=event_id, request_id=row.id, seq=seq, clinic_id=row.clinic_id, staff_id=member.id if member else None,
             action=action, at=now, from_team_id=from_team, to_team_id=to_team, from_intent=from_intent,
@@ -203,9 +203,11 @@ class StaffQueue:
         if row.dependent_id:
             dep = dependents.get(row.dependent_id, {"name": None, "dob": None})
             patient = {"name": dep["name"], "dob": dep["dob"], "label": content["patient"],
+                       "account_id": row.account_id, "dependent_id": row.dependent_id,
                        "filed_by": {"name": holder["name"], "relation": "parent or guardian"}}
         else:
-            patient = {"name": holder["name"], "dob": holder["dob"], "label": content["patient"], "filed_by": None}
+            patient = {"name": holder["name"], "dob": holder["dob"], "label": content["patient"],
+                       "account_id": row.account_id, "dependent_id": None, "filed_by": None}
         fields = {k: v for k, v in content["fields"].items() if k != "patient"}
         assignee = ({"id": row.assignee_id, "name": accounts.get(row.assignee_id, {}).get("name")}
                     if row.assignee_id else None)

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .crypto import Keyring
 from .schema import OutboxMessage, aad
 
-KINDS = frozenset({"invitation", "new_request", "new_message"})
+KINDS = frozenset({"invitation", "new_request", "new_message",
+                   "queue_nearly_due", "queue_overdue"})  # staff queue escalation (staff/escalation.py)
 
 
 async def enqueue(conn: AsyncConnection, keyring: Keyring, *, kind: str, recipient: str,

@@ -108,3 +108,13 @@ class TestCommands:
         got = asyncio.run(roles())
         assert got["roles"] == [("admin", "active"), ("med_tech", "invited"), ("nurse", "active"), ("pcm", "active")]
         assert got["members"] == 3  # the nurse, the PCM and the new med tech; the admin has no team
+
+
+class TestRequestPageForms:
+    async def test_reroute_offers_only_the_other_teams(self, world: World) -> None:
+        await file_request((await world.actors.patient(JORDAN)))
+        nurse = await world.actors.staff(NURSE)
+        rid = (await only_request(nurse))["id"]
+        page = await (await nurse.get(f"/staff/requests/{rid}")).text()
+        options = re.findall(r'<option value="([a-z]+)">[^<]*Team</option>', page)
+        assert options == ["gold"]

@@ -13,7 +13,8 @@
       init.body = JSON.stringify(body || {});
     }
     return fetch(url, init).then(function (resp) {
-      if (resp.status === 401) {
+      var signingIn = method === "POST" && url === "/api/v1/staff/session";  // a 401 there is a wrong password
+      if (resp.status === 401 && !signingIn) {
         window.location.assign("/staff/login?expired=1");
         return Promise.reject(new Error("Please sign in again."));
       }

@@ -727,7 +727,15 @@
     const list = $("inbox-list");
     list.textContent = "";
     const items = r.data.messages || [];
-    $("inbox-empty").hidden = items.length > 0;
+    const notices = r.data.notices || [];  // messages and appointment reminders the care team started
+    $("inbox-empty").hidden = items.length + notices.length > 0;
+    for (const notice of notices) {
+      const li = el("li", "inbox-item notice");
+      li.appendChild(el("h3", null, notice.kind === "reminder" ? "Appointment reminder" : "Message from your care team"));
+      li.appendChild(el("p", "muted small", (notice.care_team || "Care team") + " · " + fmt(notice.at)));
+      li.appendChild(el("p", "bubble", notice.text));
+      list.appendChild(li);
+    }
     for (const item of items) {
       const li = el("li", "inbox-item");
       const head = el("h3", null, (INTENTS[item.intent] || label(item.intent || "request")) + " · " + item.request_id);
