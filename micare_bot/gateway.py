@@ -154,6 +154,7 @@ class Gateway:
                     status=result.state.status, intent=result.state.intent, triage=result.state.triage,
                     state_enc=self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
                     turns=0, created_at=now, updated_at=now, closed_at=None,
+                    awaiting=result.state.awaiting, care_team_id=await self._team_of(conn, patient),
                 )
             )
             await self._insert_turn(conn, conv_id, 0, None, None, body, now)
@@ -208,6 +209,7 @@ class Gateway:
                 "triage": result.state.triage,
                 "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
                 "turns": seq, "updated_at": now, "closed_at": now if closed else None,
+                "awaiting": result.state.awaiting,
             })
             body = self._result_dict(result, conv_id, request_ref)
             await self._insert_turn(conn, conv_id, seq, client_turn_id, text, body, now)
@@ -215,6 +217,13 @@ class Gateway:
                                         {"event": "turn", "seq": seq, "status": result.state.status}))
             await audit.append_many(conn, now, records)
         return body
+
+    async def _team_of(self, conn: AsyncConnection, patient: PatientRecord) -> str | None:
+        """The patient's care team, else the clinic's first (the team a filing would go to)."""
+        if patient.care_team_id:
+            return patient.care_team_id
+        return (await conn.execute(select(CareTeam.id).where(CareTeam.clinic_id == patient.clinic_id)
+                                   .order_by(CareTeam.slug).limit(1))).scalar()
 
     async def _file(self, conn: AsyncConnection, conv: Any, patient: PatientRecord, clinic: ClinicSettings,
                     effect: FileRequest, result: TurnResult, now: datetime) -> tuple[str, str, str]:
