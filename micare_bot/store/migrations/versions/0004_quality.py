@@ -1,7 +1,7 @@
 """quality: clear columns for intake figures, labeled test runs
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
 Adds to ``conversations`` the field the bot is waiting for (``awaiting``: where an
 abandoned conversation stopped) and the care team at the start (``care_team_id``),
