@@ -10,6 +10,7 @@ BIN    := $(VENV)/bin
 run: $(VENV)/.installed
 	$(BIN)/micare-bot db upgrade
 	$(BIN)/micare-bot seed-demo
+	$(BIN)/micare-bot seed-demo-week
 	$(BIN)/micare-bot serve
 
 test: $(VENV)/.test-installed

@@ -20,6 +20,7 @@ from .channels import keys as K
 from .channels.email import OutboxSender
 from .channels.family_web import setup_family_routes
 from .channels.web import error_middleware, headers_middleware, setup_routes
+from .channels.quality_web import setup_quality
 from .channels.staff_pages import setup_staff_pages
 from .channels.staff_web import escalation_ctx, setup_staff_api
 from .channels.widget import setup_widget
@@ -98,4 +99,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow, se
     setup_staff_api(app)
     setup_staff_pages(app)
     setup_family_routes(app)
+    setup_quality(app)
     return app

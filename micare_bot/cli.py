@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
 from . import service_cli
+from .quality import cli as quality_cli
 from .conversation import load_engine
 from .evaluate import (
     InputError,
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_data)
 
     service_cli.register(sub)
+    quality_cli.register(sub)
     return parser
 
 

@@ -76,7 +76,8 @@ _INSERT_TURN = insert(Turn)
 _INSERT_CONVERSATION = insert(Conversation)
 _INSERT_REQUEST = insert(CareRequest)
 _SAVE_CONVERSATION = update(Conversation).where(Conversation.id == bindparam("b_id"))
-_SAVED = ("status", "intent", "triage", "state_enc", "turns", "updated_at", "closed_at")
+_SAVED = ("status", "intent", "triage", "state_enc", "turns", "updated_at", "closed_at",
+          "awaiting")  # in clear for the quality figures (0004)
 _TURN_COLUMNS = ("id", "conversation_id", "seq", "client_turn_id", "text_enc", "result_enc", "created_at")
 _SAVE_AND_INSERT_TURN = (  # PostgreSQL only (SQLite has no data-modifying CTEs)
     insert(Turn)
@@ -176,6 +177,7 @@ class Gateway:
             "status": result.state.status, "intent": result.state.intent, "triage": result.state.triage,
             "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
             "turns": 0, "created_at": now, "updated_at": now, "closed_at": None,
+            "awaiting": result.state.awaiting, "care_team_id": self._team_of(conn, patient),
         })
         self._insert_turn(conn, conv_id, 0, None, None, body, now)
         audit.append_many_sync(conn, now, [audit.Record(f"account:{account_id}", "phi.write", "conversation",
@@ -249,6 +251,7 @@ class Gateway:
             "status": result.state.status, "intent": result.state.intent, "triage": result.state.triage,
             "state_enc": self._seal(Conversation, "state_enc", conv_id, result.state.to_dict()),
             "turns": seq, "updated_at": now, "closed_at": now if closed else None,
+            "awaiting": result.state.awaiting,
         }
         body = self._result_dict(result, conv_id, request_ref)
         turn = self._turn_row(conv_id, seq, client_turn_id, text, body, now)
@@ -265,6 +268,13 @@ class Gateway:
         audit.append_many_sync(conn, now, records)
         return body
 
+    def _team_of(self, conn: Connection, patient: PatientRecord) -> str | None:
+        """The patient's care team, else the clinic's first (the team a filing would go to)."""
+        if patient.care_team_id:
+            return patient.care_team_id
+        team = self._team(conn, patient.clinic_id, None)
+        return team[0] if team is not None else None
+
     def _team(self, conn: Connection, clinic_id: str, team_id: str | None) -> tuple[str, str, str | None] | None:
         """(id, name, notify e-mail) of the patient's care team, else the clinic's first; cached briefly."""
         key = (clinic_id, team_id)
@@ -276,7 +286,9 @@ class Gateway:
         stmt = (stmt.where(CareTeam.id == team_id) if team_id is not None
                 else stmt.where(CareTeam.clinic_id == clinic_id).order_by(CareTeam.slug).limit(1))
         row = conn.execute(stmt).first()
-        team = None if row is None else (row.id, row.name, row.notify_email)
+        if row is None:
+            return None  # not cached: a team added a moment ago must be found
+        team = (row.id, row.name, row.notify_email)
         self._teams[key] = (clock, team)
         return team
 

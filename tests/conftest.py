@@ -13,7 +13,9 @@ from micare_bot.flows.engine import Engine
 from micare_bot.models import ClinicContext, ConversationState, Dependent, PatientContext, TurnResult
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "examples"
+# the shared examples sit beside the checkout (/work/main -> /work/shared), also for a worktree one level deeper
+SHARED = next((p / "shared" / "examples" for p in ROOT.parents if (p / "shared" / "examples").is_dir()),
+              ROOT.parent / "shared" / "examples")
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 18, 10, 30)  # a Wednesday morning
 CLINIC = ClinicContext(name="Test Clinic", nurse_line="1-800-874-2273, option 1")

@@ -195,7 +195,8 @@ class LoginThrottle(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_account", "account_id", "created_at"),)
+    __table_args__ = (Index("ix_conversations_account", "account_id", "created_at"),
+                      Index("ix_conversations_clinic_created", "clinic_id", "created_at"))
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
@@ -208,6 +209,10 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # in clear for the quality figures (0004): the field the bot is waiting for (a field name,
+    # "confirm" or none) and the care team the patient belonged to when the conversation started
+    awaiting: Mapped[str | None] = mapped_column(String(32))
+    care_team_id: Mapped[str | None] = mapped_column(ForeignKey("care_teams.id"))
 
 
 class Turn(Base):
@@ -417,6 +422,32 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class LabeledRun(Base):
+    """A labeled test run (SPEC §5 evaluate or replay) an admin uploaded, with its lexicon version.
+
+    Counts and rates are in clear (``summary_json``); the per-line results quote the
+    labeled lines, which a clinic may have taken from real messages, so they are sealed.
+    """
+
+    __tablename__ = "test_runs"
+    __table_args__ = (Index("ix_test_runs_clinic", "clinic_id", "created_at"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # evaluate | replay
+    file_name: Mapped[str] = mapped_column(String(120))  # sanitised base name: which set was run
+    lexicon: Mapped[str] = mapped_column(String(16))  # live | candidate (the clinic's additions)
+    lexicon_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # done | failed
+    lines: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    summary_json: Mapped[str] = mapped_column(Text)  # counts and rates, no line text
+    results_enc: Mapped[str | None] = mapped_column(Text)  # per-line results (sealed)
+    error: Mapped[str | None] = mapped_column(String(200))  # e.g. "line 7: not valid JSON"
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 # Every sealed column, for key rotation: (model, column name); see aad() below.
 ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str], ...] = (
     (Account, "email_enc"),
@@ -435,6 +466,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[Base], str], ...] = (
     (PatientMessage, "body_enc"),
     (OutboxMessage, "recipient_enc"),
     (OutboxMessage, "payload_enc"),
+    (LabeledRun, "results_enc"),
 )
 
 

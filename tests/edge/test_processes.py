@@ -39,8 +39,10 @@ async def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[b
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, "serve", "--port", str(port)], env=env,
                             stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
+    # loading the lexicon takes a few seconds alone, much longer on a 2-core machine other test runs share
+    deadline = asyncio.get_running_loop().time() + 90
     async with aiohttp.ClientSession() as http:
-        for _ in range(1200):  # loading the lexicon takes 8-10 s on a busy 2-core machine; allow 60 s
+        while asyncio.get_running_loop().time() < deadline:
             try:
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     if resp.status == 200:
@@ -51,6 +53,7 @@ async def serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[b
                 break
             await asyncio.sleep(0.05)
     proc.kill()
+    proc.wait()
     raise AssertionError("server did not start:\n" + log.read_text()[-3000:])
 
 

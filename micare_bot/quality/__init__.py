@@ -1,0 +1,1 @@
+"""Intake quality for clinics: figures, charts, exports, labeled test runs (issue 7)."""
