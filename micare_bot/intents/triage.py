@@ -120,6 +120,13 @@ class Triage:
         self.order: tuple[int, ...] = tuple(sorted(
             range(len(self.rules)),
             key=lambda i: (ids[i] not in first, self.priority.index(self.rules[i].level), i)))
+        self.rank: dict[int, int] = {i: n for n, i in enumerate(self.order)}
+        # a feature rule can only fire when its first feature occurs: index rules by it, so a
+        # message visits the few rules its words could fire instead of all of them
+        self.by_feature: dict[str, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            if rule.all_features:
+                self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
@@ -196,16 +203,15 @@ class Triage:
         # features are scoped like the rule that uses them: a crisis rule ignores "last week"
         features_by_scopes: dict[frozenset[str], set[str]] = {}
         feature_cache: dict[str, Any] = {}
-        possible: set[str] | None = None  # every feature mentioned at all, live or not
-        for i in self.order:
+        possible = self._possible_features(message, feature_hits, feature_cache)  # mentioned at all
+        candidates = set(rule_hits)
+        for name in possible:
+            candidates.update(self.by_feature.get(name, ()))
+        for i in sorted(candidates, key=self.rank.__getitem__):
             rule = self.rules[i]
             hits = rule_hits.get(i)
-            if hits is None and not rule.all_features:
-                continue
             features: set[str] = set()
             if rule.all_features:
-                if possible is None:
-                    possible = self._possible_features(message, feature_hits, feature_cache)
                 if hits is None and not possible.issuperset(rule.all_features):
                     continue
                 features = features_by_scopes.get(rule.scopes)  # type: ignore[assignment]
