@@ -169,7 +169,8 @@ class OutboxSender:
             return
         await self._settle(row.id, status="sent", attempts=row.attempts + 1, sent_at=self.clock())
         self.sent += 1
-        log.info("sent e-mail kind=%s outbox_id=%s", row.kind, row.id)
+        if self.settings.smtp_host is not None:  # without a host, "would send" was logged above
+            log.info("sent e-mail kind=%s outbox_id=%s", row.kind, row.id)
 
     async def _failed(self, row: Any, error: str) -> None:
         attempts = row.attempts + 1
