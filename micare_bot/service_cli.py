@@ -248,20 +248,27 @@ async def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def find_clinic(engine: Any, slug: str) -> Any:
+    """The clinic row for a command's --clinic, or None after saying so on stderr."""
+    from .store import db
+    from .store.clinics import clinic_by_slug
+
+    async with db.read(engine) as conn:
+        clinic = await clinic_by_slug(conn, slug)
+    if clinic is None:
+        print(f"micare-bot: no clinic {slug!r} (run seed-demo or serve with its clinic file)", file=sys.stderr)
+    return clinic
+
+
 async def cmd_enroll(args: argparse.Namespace) -> int:
     from . import accounts
     from .channels.email import OutboxSender
-    from .store import db
-    from .store.clinics import clinic_by_slug
 
     settings = _settings(args)
     engine, keyring = await _open(settings)
     try:
-        async with db.read(engine) as conn:
-            clinic = await clinic_by_slug(conn, args.clinic)
+        clinic = await find_clinic(engine, args.clinic)
         if clinic is None:
-            print(f"micare-bot: no clinic {args.clinic!r} (run seed-demo or serve with its clinic file)",
-                  file=sys.stderr)
             return 2
         try:
             inv = await accounts.enroll(engine, keyring, settings, clinic, name=args.name, email=args.email,

@@ -26,19 +26,14 @@ def register(subparsers: Any) -> None:
 async def cmd_staff_add(args: argparse.Namespace) -> int:
     from ..accounts import AccountError
     from ..channels.email import OutboxSender
-    from ..service_cli import _open, _settings, utcnow
-    from ..store import db
-    from ..store.clinics import clinic_by_slug
+    from ..service_cli import _open, _settings, find_clinic, utcnow
     from .roster import add_staff
 
     settings = _settings(args)
     engine, keyring = await _open(settings)
     try:
-        async with db.read(engine) as conn:
-            clinic = await clinic_by_slug(conn, args.clinic)
+        clinic = await find_clinic(engine, args.clinic)
         if clinic is None:
-            print(f"micare-bot: no clinic {args.clinic!r} (run seed-demo or serve with its clinic file)",
-                  file=sys.stderr)
             return 2
         try:
             inv = await add_staff(engine, keyring, settings, clinic, name=args.name, email=args.email,

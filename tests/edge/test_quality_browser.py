@@ -11,9 +11,8 @@ Without Chromium, Playwright or axe-core these tests skip with the reason; with 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,33 +21,17 @@ from micare_bot.store import db
 from micare_bot.store.schema import AuditEntry
 
 from .test_quality import NOW, seed_fortnight
-from .test_widget_browser import AXE, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, Clock, b64key, missing
+from .test_widget_browser import AXE, DESKTOP, PHONE, Clock, b64key, browser  # noqa: F401 (the browser fixture)
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright, expect
-except ImportError:  # pragma: no cover - reported by the fixture below
-    async_playwright = None  # type: ignore[assignment]
+    from playwright.async_api import Browser, Page, expect
+except ImportError:  # pragma: no cover - the browser fixture skips or fails with the reason
+    pass
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "quality"
 ADMIN = "robin.hale@riverside-clinic.example"
 PERIOD = "since=2026-11-16&until=2026-11-22"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator["Browser"]:
-    """Debian's Chromium, headless; never a downloaded browser."""
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the browser tests: " + reason)
-        pytest.skip(reason)
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture
