@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench check-data clean
+.PHONY: run test bench check-data models cross-validate clean
 
 run: $(VENV)/.installed
 	$(BIN)/micare-bot db upgrade
@@ -18,6 +18,14 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/core_bench.py
+
+# the learned triage and intent models, refitted on every labeled set in tests/data
+models: $(VENV)/.test-installed
+	$(BIN)/micare-bot train-models tests/data/utterances*.jsonl
+
+# each labeled set held out in turn: rules alone vs rules + a model that never saw its author
+cross-validate: $(VENV)/.test-installed
+	$(BIN)/micare-bot train-models --cross-validate tests/data/utterances*.jsonl
 
 check-data: $(VENV)/.installed
 	$(BIN)/micare-bot check-data

@@ -73,8 +73,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_check_data(args: argparse.Namespace) -> int:
     engine = load_engine(_lexicon_dirs(args))
-    print(f"lexicon {engine.u.version}: {len(engine.lexicon.intent_index)} intent phrases, "
-          f"{len(engine.u.rules.rules)} red-flag rules, {len(engine.flows.flows)} flows: OK")
+    u = engine.u
+    learned = ", ".join(f"{m.target} model of {len(m.weights):,} features ({m.trained_on.get('lines', '?')} lines)"
+                        for m in (u.triage_model, u.intent_model) if m is not None)
+    print(f"lexicon {u.version}: {len(engine.lexicon.intent_index)} intent phrases, "
+          f"{len(u.rules.rules)} red-flag rules, {len(engine.flows.flows)} flows, {learned or 'no learned models'}: OK")
+    return 0
+
+
+def cmd_train_models(args: argparse.Namespace) -> int:
+    """Train the learned triage and intent models (intents/learned.py) from labeled files."""
+    try:
+        from .intents import training
+        import sklearn  # noqa: F401  (the `train` extra)
+    except ImportError:
+        print("micare-bot: train-models needs scikit-learn: pip install -e '.[train]'", file=sys.stderr)
+        return 2
+    from .intents import LearnedSettings, Understanding
+    from .intents.lexicon import DATA_DIR, load_lexicon
+    from .intents.triage import load_triage
+
+    lexicon = load_lexicon(_lexicon_dirs(args))
+    # rules only: the models are what we make (the clinic's learned.yaml still applies in --cross-validate)
+    u = Understanding(lexicon, load_triage(lexicon), settings=LearnedSettings.from_raw(lexicon.raw["learned"]))
+    paths = sorted({Path(f) for f in args.files}, key=lambda p: p.name)
+    if args.cross_validate:
+        rows = training.cross_validate(u, paths)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(training.format_cross_validation(rows))
+        return 0
+    examples = training.read_examples(paths)
+    models = training.train(u, examples, training.provenance(paths, examples))
+    for path in training.write_models(models, Path(args.out) if args.out else DATA_DIR):
+        print(f"wrote {path} ({len(models[path.name.split('_')[0]]['features'])} features, "
+              f"{len(examples)} labeled lines)")
     return 0
 
 
@@ -155,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_lexicon(sub.add_parser("chat", help="talk to the bot in the terminal as a demo patient"))
     p.add_argument("--patient", help="part of a demo patient's name (default: Maria Santos)")
     p.set_defaults(func=cmd_chat)
+
+    p = with_lexicon(sub.add_parser("train-models", help="train the learned triage and intent models"))
+    p.add_argument("files", nargs="+", help="labeled utterances JSONL files")
+    p.add_argument("--out", metavar="DIR", help="where to write the two model files (default: the package data)")
+    p.add_argument("--cross-validate", action="store_true",
+                   help="hold out each file in turn and print rules-only and rules+model figures")
+    p.add_argument("--json", action="store_true", help="with --cross-validate: print JSON")
+    p.set_defaults(func=cmd_train_models)
 
     p = with_lexicon(sub.add_parser("check-data", help="load every data file and template; fail on errors"))
     p.set_defaults(func=cmd_check_data)

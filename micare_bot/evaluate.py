@@ -15,6 +15,7 @@ from .flows.engine import Engine
 from .intents import Understanding
 from .models import INTENTS, TRIAGE_LEVELS, URGENT_LEVELS, ClinicContext, PatientContext
 
+CALL_NOW = frozenset({"emergency", "crisis", "poison"})
 ENUM_FIELDS = frozenset({"visit_type", "purpose", "delivery", "severity"})
 MAX_REPLAY_TURNS = 20
 
@@ -131,7 +132,9 @@ def evaluate(u: Understanding, records: Iterable[Mapping[str, Any]]) -> Evaluati
             counts[2] += 1
             if level == gold_triage:
                 counts[0] += 1
-            elif level != "routine" and (gold_triage != "same_day" or level in URGENT_LEVELS):
+            elif level in CALL_NOW or (gold_triage == "same_day" and level != "routine"):
+                # a 911 / 988 / Poison Control case sent to another of the three still gets
+                # help now; one sent to the nurse line for "today" is a miss
                 counts[1] += 1
                 problems.append("triage_level")
             else:

@@ -120,7 +120,8 @@ class Engine:
         state.turns += 1
         state.words.append(text)
         earlier = ". ".join(state.words[:-1])
-        turn = _Turn(state, patient, clinic, now, self.u.read(text, earlier=earlier), text)
+        reading = self.u.read(text, earlier=earlier, second_opinion=self._free_text(state))
+        turn = _Turn(state, patient, clinic, now, reading, text)
         if turn.reading.triage.urgent:
             self._redirect(turn)
         else:
@@ -285,6 +286,17 @@ class Engine:
         return tuple(self.flows.labels[i] for i in order)
 
     # -- starting and switching flows --------------------------------------------------
+
+    def _free_text(self, st: ConversationState) -> bool:
+        """Whether the patient is describing things in their own words (an opening, a
+        reason, a symptom) rather than answering a pointed question ("myself", "3 days
+        ago", "I'll pick it up"): the learned triage model only reads the former."""
+        if st.awaiting in (None, "intent"):
+            return True
+        flow = self.flows.flows.get(st.intent or "other")
+        if flow is None or st.awaiting not in flow.field_names:
+            return False  # confirm, change, patient
+        return flow.field(st.awaiting).kind == "text"
 
     def _flow(self, st: ConversationState) -> FlowSpec:
         return self.flows.flows[st.intent or "other"]

@@ -5,16 +5,23 @@ Everything here is pure and synchronous: text in, plain data out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Mapping
 
-from ..models import Classification, TriageResult
+from ..models import INTENTS, TRIAGE_LEVELS, Classification, TriageResult
 from .classifier import CLARIFY_BELOW, classify
-from .lexicon import Lexicon, LexiconError, Message, load_lexicon
+from .learned import LinearModel, features, load_model
+from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
 from .triage import Triage, load_triage
 
 __all__ = ["CLARIFY_BELOW", "LexiconError", "Reading", "Understanding", "load_understanding"]
+
+# Levels the learned triage model may raise a message to; the rule id it reports.
+CALL_NOW = ("emergency", "crisis", "poison")
+LEARNED_RULE = "learned_model"
 
 
 @dataclass(frozen=True)
@@ -25,41 +32,124 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class LearnedSettings:
+    urgent_above: float = 0.5
+    same_day_above: float = 0.8
+    min_words: int = 6
+    routine_log_odds: float = 0.5
+    lexicon_weight: float = 0.5
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> "LearnedSettings":
+        data = raw.get("learned") or {}
+        triage, intent = data.get("triage") or {}, data.get("intent") or {}
+        settings = cls(
+            urgent_above=float(triage.get("urgent_above", cls.urgent_above)),
+            same_day_above=float(triage.get("same_day_above", cls.same_day_above)),
+            min_words=int(triage.get("min_words", cls.min_words)),
+            routine_log_odds=float(triage.get("routine_log_odds", cls.routine_log_odds)),
+            lexicon_weight=float(intent.get("lexicon_weight", cls.lexicon_weight)),
+        )
+        for name in ("urgent_above", "same_day_above", "lexicon_weight"):
+            if not 0.0 <= getattr(settings, name) <= 1.0:
+                raise LexiconError(f"learned.yaml: {name} must be between 0 and 1")
+        return settings
+
+
+@dataclass(frozen=True)
 class Understanding:
-    """The lexicon and the compiled red-flag rules, loaded once per process."""
+    """The lexicon, the compiled red-flag rules and the learned models, loaded once per process."""
 
     lexicon: Lexicon
     rules: Triage
+    triage_model: LinearModel | None = None
+    intent_model: LinearModel | None = None
+    settings: LearnedSettings = LearnedSettings()
 
     @property
     def version(self) -> str:
-        return self.lexicon.version
+        models = [m.digest for m in (self.triage_model, self.intent_model) if m is not None]
+        if not models:
+            return self.lexicon.version
+        return hashlib.sha256(" ".join([self.lexicon.version, *models]).encode()).hexdigest()[:12]
 
     def message(self, text: str) -> Message:
         return self.lexicon.message(text)
 
-    def read(self, text: str, *, earlier: str = "") -> Reading:
+    def read(self, text: str, *, earlier: str = "", second_opinion: bool = True) -> Reading:
         """Intent and triage of a message; `earlier` is what the patient said before in
         this conversation, screened together with it (UTI symptoms in one answer and a
-        fever in the next add up)."""
+        fever in the next add up). `second_opinion=False` leaves triage to the rules (an
+        answer to a pointed question is not the kind of text the model learned from)."""
         message = self.lexicon.message(text)
-        intent = classify(message, self.lexicon)
+        feats = features(message) if self.triage_model or self.intent_model else {}
+        intent = self._classify(message, feats)
         triage = self.rules.assess(message)
         if not triage.urgent and earlier:
             triage = self.rules.assess(self.lexicon.message(f"{earlier}. {text}"))
+        if second_opinion:
+            triage = self._second_opinion(message, feats, triage)
         if triage.urgent and intent.intent == "other":
             # an urgent message that asks for nothing else is about a symptom
             intent = Classification("symptom", intent.confidence, intent.scores)
         return Reading(message, intent, triage)
 
     def triage(self, message: Message) -> TriageResult:
-        return self.rules.assess(message)
+        return self._second_opinion(message, features(message), self.rules.assess(message))
 
     def classify(self, message: Message) -> Classification:
-        return classify(message, self.lexicon)
+        """The lexicon's intent, blended with the intent model's when there is one."""
+        return self._classify(message, features(message) if self.intent_model else {})
+
+    def _classify(self, message: Message, feats: Mapping[str, int]) -> Classification:
+        lexical = classify(message, self.lexicon)
+        if self.intent_model is None or not lexical.scores:
+            return lexical  # no phrase at all: "other" with no confidence, so the bot asks
+        total = sum(lexical.scores.values())
+        w = self.settings.lexicon_weight
+        learned = self.intent_model.score(feats)
+        blended = {i: w * lexical.scores.get(i, 0.0) / total + (1 - w) * learned.get(i, 0.0) for i in INTENTS}
+        best = max(INTENTS, key=lambda i: blended[i])  # INTENTS order breaks ties
+        if best == lexical.intent:
+            return lexical
+        return Classification(best, round(blended[best], 3), {i: round(v, 3) for i, v in blended.items() if v})
+
+    def _second_opinion(self, message: Message, feats: Mapping[str, int], found: TriageResult) -> TriageResult:
+        """Raise (never lower) the rules' level where the triage model is confident."""
+        if self.triage_model is None or found.level in CALL_NOW:
+            return found
+        if len(message.analysed.all_words) < self.settings.min_words:
+            return found  # "me", "I don't know", "mail order": too few words for a word model
+        p = self.triage_model.score(feats, shift={"routine": self.settings.routine_log_odds})
+        call_now = sum(p.get(level, 0.0) for level in CALL_NOW)
+        if call_now > self.settings.urgent_above:
+            return TriageResult(max(CALL_NOW, key=lambda level: p.get(level, 0.0)), LEARNED_RULE)
+        if found.level == "routine" and call_now + p.get("same_day", 0.0) > self.settings.same_day_above:
+            return TriageResult("same_day", LEARNED_RULE)
+        return found
+
+    def with_models(self, triage_model: LinearModel | None, intent_model: LinearModel | None) -> "Understanding":
+        return replace(self, triage_model=triage_model, intent_model=intent_model)
+
+    def without_models(self) -> "Understanding":
+        return self.with_models(None, None)
+
+
+def load_models(extra_dirs: tuple[Path, ...]) -> tuple[LinearModel, LinearModel]:
+    """The package's models, or a clinic's own (retrained on its labeled sets) from its directory."""
+    def find(name: str) -> Path:
+        for d in reversed(extra_dirs):
+            if (Path(d) / name).exists():
+                return Path(d) / name
+        return DATA_DIR / name
+
+    return (load_model(find("triage_model.json"), classes=TRIAGE_LEVELS),
+            load_model(find("intent_model.json"), classes=INTENTS))
 
 
 @lru_cache(maxsize=8)
 def load_understanding(extra_dirs: tuple[Path, ...] = ()) -> Understanding:
     lexicon = load_lexicon(extra_dirs)
-    return Understanding(lexicon, load_triage(lexicon))
+    triage_model, intent_model = load_models(extra_dirs)
+    return Understanding(lexicon, load_triage(lexicon), triage_model, intent_model,
+                         LearnedSettings.from_raw(lexicon.raw["learned"]))

@@ -21,7 +21,7 @@ from ..text import Analysed, Vocabulary, analyse, fold, raw_tokens
 from .phrases import PhraseIndex, TemplateError, expand
 
 DATA_DIR = Path(__file__).parent / "data"
-DATA_FILES = ("shorthand.yaml", "intents.yaml", "drugs.yaml", "fields.yaml", "triage.yaml")
+DATA_FILES = ("shorthand.yaml", "intents.yaml", "drugs.yaml", "fields.yaml", "triage.yaml", "learned.yaml")
 ENGLISH_WORDS = 80_000  # how many frequent English words count as "spelt right"
 
 DRUG = "{drug}"
