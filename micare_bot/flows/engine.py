@@ -362,6 +362,9 @@ class Engine:
             return None
         if spec.kind == "time" and spec.direction == "future":
             return self._new_time(spec, t, message)
+        if spec.kind == "enum":
+            value = extract.enum_value(self.lexicon, spec.name, message, opening=True)
+            return (value, None) if value else None
         return self._extract(spec, t, message, answering=False)
 
     def _new_time(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
@@ -387,6 +390,8 @@ class Engine:
             found = extract.time_words(message, t.now.date(), "past" if spec.direction == "past" else "future")
             parsed = found.when.isoformat() if found and found.when else None
             if found and not answering:
+                if spec.direction == "past" and found.time_of_day_only:
+                    return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
                 return _TH_RE.sub(r"\1\2", found.words), parsed
             if answering and not self._knows_not(message):
                 return extract.clean_answer(message.text), parsed

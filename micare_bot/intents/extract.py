@@ -62,13 +62,28 @@ _NEGATORS = frozenset({"not", "no", "dont", "don't", "without", "never"})
 _CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch"})
 
 
-def enum_value(lexicon: Lexicon, field: str, message: Message) -> str | None:
+# fields.yaml enum keys that name no value: their phrases only shadow the shorter
+# phrases inside them ("sick call" is not a phone call); `_not_in_opening` ones
+# do so only in an opening ("can I come in for that" asks for a visit, it does
+# not choose one).
+NOT_VALUE = "_not"
+NOT_IN_OPENING = "_not_in_opening"
+
+
+def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool = False) -> str | None:
     """The enumeration value the words name, if any ("a video visit is fine" -> virtual)."""
     index = lexicon.enum_index.get(field)
     if index is None:
         return None
+    shadows = (NOT_VALUE, NOT_IN_OPENING) if opening else (NOT_VALUE,)
+    matches = [(c, m) for c, m in _matches(index, message) if m.payload != NOT_IN_OPENING or opening]
     found: list[tuple[int, int, str]] = []
-    for c, m in _matches(index, message):
+    for c, m in matches:
+        if m.payload in shadows:
+            continue
+        if any(c2 == c and m2.start <= m.start and m.end <= m2.end and m2.end - m2.start > m.end - m.start
+               and m2.payload != m.payload for c2, m2 in matches):
+            continue  # inside a longer phrase of another value: "video call" is not a phone call
         before = message.clauses[c][max(0, m.start - 2):m.start]
         if any(w in _NEGATORS for w in before):
             continue

@@ -277,3 +277,46 @@ class TestState:
         before = first.to_dict()
         engine.handle(first, jordan, "losartan", clinic=CLINIC, now=NOW)
         assert first.to_dict() == before
+
+
+class TestNoJunkFromOpenings:
+    def test_sick_call_is_not_a_phone_visit(self, chat, jordan):
+        """'a sick call appt' names no visit type: the visit type is asked, not filed as phone."""
+        c = chat(jordan)
+        c.say("can i get a sick call appt for my lower back")
+        assert "visit_type" not in c.state.fields
+        c.say("tomorrow morning")
+        assert c.state.awaiting == "visit_type"
+
+    def test_having_called_is_not_a_phone_visit(self, chat, jordan):
+        """'I called yesterday and nobody answered' says nothing about the visit type."""
+        c = chat(jordan)
+        c.say("I need an appointment for my knee, I called the clinic yesterday and nobody answered")
+        assert "visit_type" not in c.state.fields
+
+    def test_can_i_come_in_asks_the_visit_type(self, chat, jordan):
+        """'Can I come in for that?' in an opening asks for a visit; it does not choose in person."""
+        c = chat(jordan)
+        c.say("I want my blood pressure checked. Can I come in for that?")
+        assert "visit_type" not in c.state.fields
+        c.say("Saturday")
+        assert c.state.awaiting == "visit_type"
+        c.say("I'd rather come in")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    def test_past_time_is_not_a_preferred_time(self, chat, jordan):
+        """'the rash I got 2 weeks ago' or 'for 3 days' in an appointment opening is not when to come."""
+        c = chat(jordan)
+        c.say("Can I get an appointment about the rash I got 2 weeks ago")
+        assert "preferred_time" not in c.state.fields
+        c = chat(jordan)
+        c.say("My knee has hurt for 3 days, can I get an appointment?")
+        assert "preferred_time" not in c.state.fields
+        assert c.state.awaiting == "preferred_time"
+
+    def test_time_of_day_is_not_an_onset(self, chat, jordan):
+        """'waking up at 3am every night' tells when it happens, not when it started: onset is asked."""
+        c = chat(jordan)
+        c.say("I can't sleep, I've been waking up at 3am every night")
+        assert "onset" not in c.state.fields
+        assert c.state.awaiting == "onset"
