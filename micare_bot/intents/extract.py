@@ -220,18 +220,33 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     end = m.end
     # "x-ray of my left foot", "bloodwork to check her iron"
     tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
-    if tail:
+    if tail and not _not_a_test_part(tail.group(0).split()[-1]):
         return " ".join(words[start:end]) + " " + tail.group(0).strip()
     return " ".join(words[start:end])
+
+
+def _not_a_test_part(word: str) -> bool:
+    """A word after "on"/"for" that dates the test or names the person, not the body part:
+    "mammogram on the 2nd", "hearing test for my son"."""
+    return word[0].isdigit() or word in _TAIL_NOT_PARTS or any(
+        word.startswith(d) for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 
 
 _TEST_TAIL_RE = re.compile(
     r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right)\s+){0,2}[a-z0-9]+"
 )
+_TAIL_NOT_PARTS = frozenset(
+    "son sons daughter daughters kid kids child children baby boy girl husband wife spouse partner mom dad "
+    "mother father him her them me myself school work job today yesterday tomorrow last week month year "
+    "morning afternoon evening night january february march april may june july august september october "
+    "november december jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
 _TEST_QUALIFIERS = frozenset(
     "chest foot knee abdominal pelvic head brain lumbar spine back hip shoulder hand wrist ankle neck breast "
     "thyroid kidney liver heart cardiac lung sleep stress fasting urine stool skin mole annual routine left right "
-    "dental sinus leg arm elbow finger toe renal carotid abdomen prostate bone".split()
+    "dental sinus leg arm elbow finger toe renal carotid abdomen prostate bone "
+    "cholesterol lipid sugar glucose diabetes diabetic iron vitamin hormone std sti hiv pregnancy allergy "
+    "covid strep a1c inr psa".split()
 )
 
 

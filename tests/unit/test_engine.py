@@ -320,3 +320,19 @@ class TestNoJunkFromOpenings:
         c.say("I can't sleep, I've been waking up at 3am every night")
         assert "onset" not in c.state.fields
         assert c.state.awaiting == "onset"
+
+    def test_test_name_keeps_what_it_checks(self, chat, jordan):
+        """'my cholesterol labs' files 'cholesterol labs', not just 'labs'."""
+        c = chat(jordan)
+        c.say("Any update on my cholesterol labs? Got my blood drawn on the 5th.")
+        assert c.state.fields["test"] == "cholesterol labs"
+        assert c.state.awaiting == "confirm"
+
+    def test_test_name_leaves_out_dates_and_people(self, chat, jordan):
+        """'mammogram on the 2nd' and 'hearing test for my son' file the test alone."""
+        c = chat(jordan)
+        c.say("I had a mammogram on the 2nd, are the results in?")
+        assert c.state.fields["test"] == "mammogram"
+        c = chat(jordan)
+        c.say("I'm waiting on results of a hearing test for my son")
+        assert c.state.fields["test"] == "hearing test"
