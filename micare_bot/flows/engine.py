@@ -232,6 +232,7 @@ class Engine:
         c = t.reading.intent
         if chosen is None and c.intent in MAIN_INTENTS and c.confidence >= CLARIFY_BELOW:
             chosen = c.intent
+        says_more = chosen is not None  # a menu word or a fuller request: its words may fill fields
         if chosen is None and st.guess and (self._said(t, "yes") and not self._said(t, "no")):
             chosen = st.guess
         if chosen is None and st.guess and (self._knows_not(t.message)
@@ -242,7 +243,8 @@ class Engine:
             st.attempts["intent"] = st.attempts.get("intent", 0) + 1
             t.replies.append(Reply(self.prompts.render("clarify_retry"), self._menu_replies()))
             return
-        said = st.pending_text or "" if self._tapped_label(t) else f"{st.pending_text or ''}. {t.text}"
+        # "yes" or "I don't know" to "is this about X?" adds nothing to what the opening said
+        said = f"{st.pending_text or ''}. {t.text}" if says_more and not self._tapped_label(t) else st.pending_text or ""
         combined = self.u.message(said)
         st.pending_text = None
         st.guess = None

@@ -28,7 +28,7 @@ _LEAD_RE = re.compile(
 )
 _FILLER_RE = re.compile(
     r"^\s*(?:(?:can|could|would|will)\s+you\s+|please\s+|i\s+(?:would|'d)\s+like\s+(?:it\s+)?|i\s+want\s+(?:it\s+)?|"
-    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|send\s+it\s+to\s+|send\s+to\s+|to\s+|"
+    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|send\s+(?:it\s+)?(?:to|by|via|through)\s+|to\s+|"
     r"it\s+(?:is|was|'s)\s+|its\s+|the\s+one\s+(?:at|on|by)\s+)+",
     re.I,
 )

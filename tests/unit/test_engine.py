@@ -336,3 +336,22 @@ class TestNoJunkFromOpenings:
         c = chat(jordan)
         c.say("I'm waiting on results of a hearing test for my son")
         assert c.state.fields["test"] == "hearing test"
+
+
+class TestReadBackSaysWhatWasSaid:
+    def test_dont_know_to_clarify_is_not_part_of_the_symptom(self, chat, maria):
+        """'I don't know' to 'is this about a symptom question?' is not added to the symptom."""
+        c = chat(maria)
+        c.say("Sophie has a wart on her finger that won't go away")
+        assert c.state.awaiting == "intent"
+        c.say("I don't know")
+        assert c.state.intent == "symptom"
+        assert c.state.fields["symptom"] == "Sophie has a wart on her finger that won't go away"
+
+    def test_send_it_by_mail_order_files_mail_order(self, chat, jordan):
+        """'no wait, send it by mail order instead' at the read-back files 'mail order', without 'send it by'."""
+        c = chat(jordan)
+        c.say("refill my losartan to the base pharmacy")
+        c.say("no wait, send it by mail order instead")
+        assert c.state.fields["pharmacy"] == "mail order"
+        assert c.state.awaiting == "confirm"
