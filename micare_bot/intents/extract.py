@@ -168,6 +168,31 @@ def _with_strength(message: Message, clause: int, end: int, typed: str) -> str:
     return " ".join([typed, *keep])
 
 
+# -- the patient's own words --------------------------------------------------------
+
+
+def as_typed(lexicon: Lexicon, text: str, words: Sequence[str]) -> str:
+    """The stretch of `text` that the analysed `words` came from, as the patient typed it
+    ("walgreens on 5" -> "Walgreens on 5th", "express prescriptions" -> "Express Scripts").
+
+    Each whitespace token of the text goes through the same pipeline as a message
+    (fold, shorthand, spelling), so the words can be found again; the joined words
+    are returned when they cannot.
+    """
+    wanted = list(words)
+    if not wanted:
+        return ""
+    flat: list[tuple[str, int, int]] = []  # (analysed word, start, end of its token in text)
+    for tok in re.finditer(r"\S+", text):
+        for w in lexicon.vocab.expand(raw_tokens(fold(tok.group(0)))):
+            flat.append((lexicon.vocab.correct(w), tok.start(), tok.end()))
+    n = len(wanted)
+    for i in range(len(flat) - n + 1):
+        if [w for w, _, _ in flat[i:i + n]] == wanted:
+            return text[flat[i][1]:flat[i + n - 1][2]].strip(" ,.;:!?()\"'")
+    return " ".join(wanted)
+
+
 # -- pharmacy, test, patient --------------------------------------------------------
 
 
@@ -184,9 +209,9 @@ def pharmacy(lexicon: Lexicon, message: Message, *, named_only: bool = False) ->
         return None
     kinds = {m.payload for _, m in found}
     if "mail" in kinds and not kinds & {"retail", "on_base"}:
-        spans = [" ".join(message.words[c][m.start:m.end]) for c, m in found if m.payload == "mail"]
-        words = max(spans, key=len)
-        return "Mail order" if words in ("mail order", "mail") else f"Mail order ({words})"
+        spans = [message.words[c][m.start:m.end] for c, m in found if m.payload == "mail"]
+        words = " ".join(max(spans, key=lambda ws: len(" ".join(ws))))
+        return "Mail order" if words in ("mail order", "mail") else f"Mail order ({as_typed(lexicon, message.text, words.split())})"
     best_c, best = max(found, key=lambda cm: (cm[1].payload != "generic", cm[1].end - cm[1].start))
     words = message.words[best_c]
     start = best.start
@@ -197,7 +222,15 @@ def pharmacy(lexicon: Lexicon, message: Message, *, named_only: bool = False) ->
         end += 1
     while end < len(words) and end - best.end < 4 and words[end] in ("on", "in", "at", "by", "near") and end + 1 < len(words):
         end += 2  # "Walgreens on Lake", "the CVS in Bellevue"
-    return " ".join(words[start:end])
+        while end < len(words) and end - best.end < 6 and (words[end] in _STREET or words[end][0].isdigit()):
+            end += 1  # "CVS on Main St", "Walmart on Route 9", "Walgreens on 5th"
+    return as_typed(lexicon, message.text, words[start:end])
+
+
+_STREET = frozenset(
+    "st street rd road ave avenue blvd boulevard dr drive hwy highway pkwy parkway way ln lane ct court pl place "
+    "th nd rd north south east west".split()
+)
 
 
 _STOP = frozenset({
@@ -221,8 +254,8 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     # "x-ray of my left foot", "bloodwork to check her iron"
     tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
     if tail and not _not_a_test_part(tail.group(0).split()[-1]):
-        return " ".join(words[start:end]) + " " + tail.group(0).strip()
-    return " ".join(words[start:end])
+        return as_typed(lexicon, message.text, [*words[start:end], *tail.group(0).split()])
+    return as_typed(lexicon, message.text, words[start:end])
 
 
 def _not_a_test_part(word: str) -> bool:

@@ -355,3 +355,21 @@ class TestReadBackSaysWhatWasSaid:
         c.say("no wait, send it by mail order instead")
         assert c.state.fields["pharmacy"] == "mail order"
         assert c.state.awaiting == "confirm"
+
+    def test_pharmacy_is_filed_as_typed(self, chat, jordan):
+        """'the Walgreens on 5th' is filed 'Walgreens on 5th', not the analysed 'walgreens on 5'."""
+        c = chat(jordan)
+        c.say("I ran out of my losartan, could you send more to the Walgreens on 5th?")
+        assert c.state.fields["pharmacy"] == "Walgreens on 5th"
+
+    def test_mail_order_name_is_not_spell_corrected(self, chat, jordan):
+        """'Express Scripts' stays 'Express Scripts' (not the shorthand 'express prescriptions')."""
+        c = chat(jordan)
+        c.say("Please renew my Crestor and send it to Express Scripts home delivery")
+        assert c.state.fields["pharmacy"] == "Mail order (Express Scripts)"
+
+    def test_test_name_keeps_the_patients_spelling(self, chat, jordan):
+        """'my CT scan of my belly' reads back 'CT scan of my belly'."""
+        c = chat(jordan)
+        c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
+        assert c.state.fields["test"] == "CT scan of my belly"
