@@ -373,3 +373,12 @@ class TestReadBackSaysWhatWasSaid:
         c = chat(jordan)
         c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
         assert c.state.fields["test"] == "CT scan of my belly"
+
+
+class TestNotAskedTwice:
+    def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
+        """'a video visit to go over my medications' already says what the visit is for."""
+        c = chat(jordan)
+        c.say("Schedule a video visit to go over my medications")
+        assert "go over my medications" in c.state.fields["reason"]
+        assert c.state.awaiting == "preferred_time"
