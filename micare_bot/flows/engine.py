@@ -43,7 +43,6 @@ _CANCEL_FILLER = frozenset(
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
-_TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
 
 
 _GENERIC_WORDS = frozenset(
@@ -394,7 +393,7 @@ class Engine:
             if found and not answering:
                 if spec.direction == "past" and found.time_of_day_only:
                     return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
-                return _TH_RE.sub(r"\1\2", found.words), parsed
+                return extract.typed_time(self.lexicon, message, found), parsed
             if answering and not self._knows_not(message):
                 return extract.clean_answer(message.text), parsed
             return None
@@ -410,7 +409,7 @@ class Engine:
         if kind == "pharmacy":
             value = extract.pharmacy(self.lexicon, message)
             if answering:
-                cleaned = extract.clean_answer(message.text)
+                cleaned = extract.pharmacy_answer(message.text)
                 if value and value.startswith("Mail order"):
                     return _mail_order(cleaned), None
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):

@@ -28,7 +28,7 @@ _LEAD_RE = re.compile(
 )
 _FILLER_RE = re.compile(
     r"^\s*(?:(?:can|could|would|will)\s+you\s+|please\s+|i\s+(?:would|'d)\s+like\s+(?:it\s+)?|i\s+want\s+(?:it\s+)?|"
-    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|send\s+(?:it\s+)?(?:to|by|via|through)\s+|to\s+|"
+    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|(?:change|switch|make|set)\s+the\s+(?:pharmacy|preferred\s+time|time|day|date|test\s+date|visit\s+type|delivery)\s+(?:to|be)\s+|(?:the\s+)?(?:pharmacy|preferred\s+time|time|date|visit\s+type|delivery)\s+should\s+be\s+|send\s+(?:it\s+)?(?:to|by|via|through)\s+|to\s+|"
     r"it\s+(?:is|was|'s)\s+|its\s+|the\s+one\s+(?:at|on|by)\s+)+",
     re.I,
 )
@@ -42,6 +42,20 @@ def clean_answer(text: str) -> str:
     stripped = _FILLER_RE.sub("", stripped)
     stripped = _TRAIL_RE.sub("", stripped).strip(" ,.;:!?")
     return stripped or text.strip(" ,.;:!?")
+
+
+_PHARMACY_LEAD_RE = re.compile(
+    r"^\s*(?:(?:i|we)\s*(?:will|'ll|can|could|would|'d)?\s*(?:pick\s+(?:it|them)\s+up|get\s+(?:it|them)|grab\s+(?:it|them)|"
+    r"collect\s+(?:it|them)|go\s+to|use|usually\s+use|always\s+use)|(?:please\s+)?(?:fill|filled|get\s+it\s+filled|have\s+it\s+filled)\s*(?:it)?)"
+    r"\s+(?:at\s+|from\s+)?",
+    re.I,
+)
+
+
+def pharmacy_answer(text: str) -> str:
+    """A pharmacy answer without "I'll pick it up at" ("I'll pick it up at the base pharmacy" -> "the base pharmacy")."""
+    cleaned = clean_answer(text)
+    return _PHARMACY_LEAD_RE.sub("", cleaned, count=1).strip() or cleaned
 
 
 def _words(message: Message, clause: int, start: int, end: int) -> str:
@@ -324,6 +338,16 @@ def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Depen
 
 def time_words(message: Message, today: date, direction: Direction) -> TimeFound | None:
     return find_time(message.analysed.folded, today, direction)
+
+
+def typed_time(lexicon: Lexicon, message: Message, found: TimeFound) -> str:
+    """The time words as the patient typed them ("on the 5 th" -> "on the 5th", "March 3rd")."""
+    words = [lexicon.vocab.correct(w) for w in lexicon.vocab.expand(raw_tokens(found.words))]
+    typed = as_typed(lexicon, message.text, words)
+    return typed if typed != " ".join(words) else _TH_RE.sub(r"\1\2", found.words)
+
+
+_TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
 
 
 def first_sentence_with(message: Message, clauses: Iterable[int]) -> str:

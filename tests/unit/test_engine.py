@@ -374,6 +374,27 @@ class TestReadBackSaysWhatWasSaid:
         c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
         assert c.state.fields["test"] == "CT scan of my belly"
 
+    def test_pharmacy_answer_without_pick_up_words(self, chat, jordan):
+        """'I'll pick it up at the base pharmacy' files 'the base pharmacy'."""
+        c = chat(jordan)
+        c.say("refill my losartan please")
+        c.say("I'll pick it up at the base pharmacy")
+        assert c.state.fields["pharmacy"] == "the base pharmacy"
+
+    def test_change_the_pharmacy_to_files_only_the_pharmacy(self, chat, jordan):
+        """'no, change the pharmacy to CVS on Main St' at the read-back files 'CVS on Main St'."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        c.say("no, change the pharmacy to CVS on Main St")
+        assert c.state.fields["pharmacy"] == "CVS on Main St"
+        assert c.state.awaiting == "confirm"
+
+    def test_time_from_opening_is_filed_as_typed(self, chat, jordan):
+        """'on March 3rd' in an opening reads back 'March 3rd', not the folded 'march 3 rd'."""
+        c = chat(jordan)
+        c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
+        assert c.state.fields["test_date"] == "March 3rd"
+
 
 class TestNotAskedTwice:
     def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
