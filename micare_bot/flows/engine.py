@@ -449,7 +449,8 @@ class Engine:
                 t.replies.append(Reply(self.prompts.render("gave_up")))
             else:
                 name = f"invalid_{spec.name}"
-                question = self.prompts.render(f"ask_{spec.name}", candidates=self._candidates(t, spec))
+                question = self.prompts.render(f"ask_{spec.name}", candidates=self._candidates(t, spec),
+                                               fields=dict(st.fields))
                 text = (self.prompts.render(name, patient=t.patient) if self.prompts.exists(name)
                         else self.prompts.render("invalid", question=question))
                 t.replies.append(Reply(text, self._quick_replies(t, spec)))
@@ -515,7 +516,7 @@ class Engine:
             return Reply(self.prompts.render("which_field"), self._change_replies(st))
         spec = self._flow(st).field(name)
         candidates = tuple(patient.medications) if spec.kind == "medication" else ()
-        return Reply(self.prompts.render(f"ask_{name}", candidates=candidates),
+        return Reply(self.prompts.render(f"ask_{name}", candidates=candidates, fields=dict(st.fields)),
                      self._quick_replies_for(spec, patient))
 
     def _candidates(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
@@ -610,7 +611,7 @@ class Engine:
             value = extract.pharmacy(self.lexicon, msg, named_only=True)
             if value is None:
                 return None
-            cleaned = extract.clean_answer(msg.text)
+            cleaned = extract.pharmacy_answer(msg.text)
             return (_mail_order(cleaned) if value.startswith("Mail order") else cleaned), None
         label = self.flows.field_labels.get(spec.name, spec.name).lower()
         folded = msg.analysed.folded

@@ -45,7 +45,7 @@ def clean_answer(text: str) -> str:
 
 
 _PHARMACY_LEAD_RE = re.compile(
-    r"^\s*(?:(?:i|we)\s*(?:will|'ll|can|could|would|'d)?\s*(?:pick\s+(?:it|them)\s+up|get\s+(?:it|them)|grab\s+(?:it|them)|"
+    r"^\s*(?:(?:i|we)\s*(?:will|['\u2019]ll|can|could|would|['\u2019]d)?\s*(?:pick\s+(?:it|them)\s+up|get\s+(?:it|them)|grab\s+(?:it|them)|"
     r"collect\s+(?:it|them)|go\s+to|use|usually\s+use|always\s+use)|(?:please\s+)?(?:fill|filled|get\s+it\s+filled|have\s+it\s+filled)\s*(?:it)?)"
     r"\s+(?:at\s+|from\s+)?",
     re.I,

@@ -403,3 +403,17 @@ class TestNotAskedTwice:
         c.say("Schedule a video visit to go over my medications")
         assert "go over my medications" in c.state.fields["reason"]
         assert c.state.awaiting == "preferred_time"
+
+    def test_time_question_fits_a_video_visit(self, chat, jordan):
+        """With a video visit asked for, the time question does not say 'come in'."""
+        c = chat(jordan)
+        r = c.say("Could I set up a telehealth visit to go over my migraine meds?")
+        assert r.state.awaiting == "preferred_time"
+        assert "video visit" in c.text and "come in" not in c.text
+
+    def test_pick_up_words_dropped_in_a_pharmacy_correction(self, chat, jordan):
+        """'no, I'll pick it up at the base pharmacy instead' at the read-back files 'the base pharmacy'."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        c.say("no, I\u2019ll pick it up at the base pharmacy instead")
+        assert c.state.fields["pharmacy"] == "the base pharmacy"
