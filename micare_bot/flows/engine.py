@@ -264,7 +264,7 @@ class Engine:
             "greeting" if stems & {"hello", "hi", "hey", "howdi", "morn", "afternoon", "even"} else "")
         st.awaiting = "message"
         t.replies.append(Reply(
-            self.prompts.render("menu", kind=kind) + " " + self.prompts.render("ask_message"),
+            self.prompts.render("menu", kind=kind, asking=True),  # the menu, ending in the message question
             self._menu_replies(),
         ))
 

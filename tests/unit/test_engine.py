@@ -417,3 +417,27 @@ class TestNotAskedTwice:
         c.say("refill my losartan, mail order")
         c.say("no, I\u2019ll pick it up at the base pharmacy instead")
         assert c.state.fields["pharmacy"] == "the base pharmacy"
+
+
+class TestWording:
+    def test_other_menu_asks_for_the_message_once(self, chat, jordan):
+        """An 'other' opening gets the menu and one question for the message, not the same offer twice."""
+        c = chat(jordan)
+        c.say("Who do I call about a claim denial letter?")
+        assert c.text.count("pass") == 1
+        assert "what would you like to tell your care team?" in c.text.lower()
+
+    def test_clarify_names_the_request_with_an_article(self, chat, jordan):
+        """The clarifying question reads 'Is this about a symptom question', not 'about symptom question'."""
+        c = chat(jordan)
+        r = c.say("Got a question regarding my asthma.")
+        assert r.state.awaiting == "intent"
+        assert "about a symptom question" in c.text
+
+    def test_filed_message_is_not_called_a_request(self, chat, jordan):
+        """Filing a message to the team says 'your message is on its way', not 'your message to my care team request'."""
+        c = chat(jordan)
+        c.say("Who do I call about a claim denial letter?")
+        c.say("Please check why my March claim was denied")
+        c.say("yes")
+        assert "your message is on its way" in c.text
