@@ -265,6 +265,8 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     while start > 0 and words[start - 1] in _TEST_QUALIFIERS and m.start - start < 2:
         start -= 1
     end = m.end
+    while end < len(words) and end - m.end < 2 and words[end] in _TEST_NOUNS:
+        end += 1  # "kidney function labs", "thyroid panel test"
     # "x-ray of my left foot", "bloodwork to check her iron"
     tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
     if tail and not _not_a_test_part(tail.group(0).split()[-1]):
@@ -282,6 +284,7 @@ def _not_a_test_part(word: str) -> bool:
 _TEST_TAIL_RE = re.compile(
     r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right)\s+){0,2}[a-z0-9]+"
 )
+_TEST_NOUNS = frozenset("labs lab test tests panel level levels bloodwork screen screening work".split())
 _TAIL_NOT_PARTS = frozenset(
     "son sons daughter daughters kid kids child children baby boy girl husband wife spouse partner mom dad "
     "mother father him her them me myself school work job today yesterday tomorrow last week month year "

@@ -328,6 +328,12 @@ class TestNoJunkFromOpenings:
         assert c.state.fields["test"] == "cholesterol labs"
         assert c.state.awaiting == "confirm"
 
+    def test_test_name_keeps_a_trailing_labs(self, chat, jordan):
+        """'my kidney function labs' files 'kidney function labs'."""
+        c = chat(jordan)
+        c.say("are my kidney function labs back")
+        assert c.state.fields["test"] == "kidney function labs"
+
     def test_test_name_leaves_out_dates_and_people(self, chat, jordan):
         """'mammogram on the 2nd' and 'hearing test for my son' file the test alone."""
         c = chat(jordan)
