@@ -402,6 +402,18 @@ class TestReadBackSaysWhatWasSaid:
         assert c.state.fields["test_date"] == "March 3rd"
 
 
+class TestAnswersUnderstood:
+    def test_severity_as_a_number_on_the_scale(self, chat, jordan):
+        """'about a 6' to 'how bad is it' is moderate, not asked again."""
+        c = chat(jordan)
+        c.say("my knee hurts")
+        c.say("since friday")
+        assert c.state.awaiting == "severity"
+        c.say("it's about a 6")
+        assert c.state.fields["severity"] == "moderate"
+        assert c.state.awaiting == "self_care"
+
+
 class TestNotAskedTwice:
     def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
         """'a video visit to go over my medications' already says what the visit is for."""
