@@ -59,6 +59,18 @@ def _generic_test(value: str) -> bool:
     return all(w in _GENERIC_TEST_WORDS for w in value.lower().split())
 
 
+_GENERIC_MED_WORDS = frozenset(
+    "my the a an of it them one ones usual regular normal same daily med meds medic medicin medication medications "
+    "pill pills tablet tablets prescript prescription prescriptions refill refills script scripts rx please stuff".split()
+)
+
+
+def _generic_medication(message: Message) -> bool:
+    """Words that name no particular medication ("my meds", "the usual prescription")."""
+    words = message.analysed.all_words
+    return bool(words) and all(w in _GENERIC_MED_WORDS for w in words)
+
+
 def _mail_order(words: str) -> str:
     """Mail order, keeping the patient's words ("Express Scripts" -> "Mail order: Express Scripts")."""
     return words if "mail" in words.lower() else f"Mail order: {words}"
@@ -401,8 +413,15 @@ class Engine:
             match = extract.medication(self.lexicon, message, t.patient.medications)
             if match and match.value:
                 return match.value, None
+            if answering and match and match.unlisted and not self._knows_not(message):
+                # asked with the list in front of them, the patient names a kind of drug not on it:
+                # keep their words for the care team rather than asking again
+                typed = extract.clean_answer(message.text)
+                return (typed if len(typed.split()) <= 6 else match.unlisted), None
             if answering and not (match and match.candidates) and not self._knows_not(message):
                 typed = extract.clean_answer(message.text)
+                if _generic_medication(message):
+                    return None  # "my meds": which one is still the question
                 if 0 < len(typed.split()) <= 6 and not self._said(t, "no", message):
                     return typed, None
             return None

@@ -121,6 +121,7 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
 class MedicationMatch:
     value: str | None  # the list entry, or the drug as typed; None when ambiguous
     candidates: tuple[str, ...] = ()  # list entries the words could mean
+    unlisted: str | None = None  # a kind of drug none of the list's entries is ("the water pill")
 
 
 @lru_cache(maxsize=4096)
@@ -153,7 +154,8 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
         typed = _words(message, c, m.start, m.end)
         return MedicationMatch(_with_strength(message, c, m.end, typed))
     if class_generics and medications:
-        return MedicationMatch(None, tuple(medications))
+        c, m = next((c, m) for c, m in _matches(lexicon.drug_classes, message))
+        return MedicationMatch(None, tuple(medications), unlisted=_words(message, c, m.start, m.end))
     return None
 
 

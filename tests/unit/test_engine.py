@@ -414,6 +414,23 @@ class TestAnswersUnderstood:
         assert c.state.awaiting == "self_care"
 
 
+    def test_unlisted_kind_of_drug_is_kept_as_typed(self, chat, jordan):
+        """Asked which medication, 'the water pill' with no diuretic on the list is kept as typed, not asked three times."""
+        c = chat(jordan)
+        c.say("I need a refill")
+        c.say("the water pill")
+        assert c.state.fields["medication"] == "the water pill"
+        assert c.state.awaiting == "pharmacy"
+
+    def test_my_meds_is_asked_again(self, chat, jordan):
+        """'my meds' names no medication: the question is asked again instead of filing 'my meds'."""
+        c = chat(jordan)
+        c.say("I need a refill")
+        c.say("my meds")
+        assert "medication" not in c.state.fields
+        assert c.state.awaiting == "medication"
+
+
 class TestNotAskedTwice:
     def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
         """'a video visit to go over my medications' already says what the visit is for."""
