@@ -23,7 +23,7 @@ from .timeparse import Direction, TimeFound, find_time
 
 # Words that only introduce an answer: "no, send it to the Walgreens" -> "Walgreens ...".
 _LEAD_RE = re.compile(
-    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|please|pls|plz)\b[\s,.!-]*)+",
+    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|heya|hiya|yo|please|pls|plz)\b[\s,.!-]*)+",
     re.I,
 )
 _FILLER_RE = re.compile(

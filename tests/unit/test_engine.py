@@ -432,6 +432,12 @@ class TestAnswersUnderstood:
 
 
 class TestNotAskedTwice:
+    def test_greeting_word_is_not_part_of_the_reason(self, chat, jordan):
+        """'yo can i get an appt for my lower back' files the reason without 'yo'."""
+        c = chat(jordan)
+        c.say("yo can i get an appt for my lower back")
+        assert c.state.fields["reason"] == "can i get an appt for my lower back"
+
     def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
         """'a video visit to go over my medications' already says what the visit is for."""
         c = chat(jordan)
