@@ -43,7 +43,6 @@ _CANCEL_FILLER = frozenset(
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
-_TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
 
 
 _GENERIC_WORDS = frozenset(
@@ -58,6 +57,18 @@ _GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodw
 
 def _generic_test(value: str) -> bool:
     return all(w in _GENERIC_TEST_WORDS for w in value.lower().split())
+
+
+_GENERIC_MED_WORDS = frozenset(
+    "my the a an of it them one ones usual regular normal same daily med meds medic medicin medication medications "
+    "pill pills tablet tablets prescript prescription prescriptions refill refills script scripts rx please stuff".split()
+)
+
+
+def _generic_medication(message: Message) -> bool:
+    """Words that name no particular medication ("my meds", "the usual prescription")."""
+    words = message.analysed.all_words
+    return bool(words) and all(w in _GENERIC_MED_WORDS for w in words)
 
 
 def _mail_order(words: str) -> str:
@@ -233,6 +244,7 @@ class Engine:
         c = t.reading.intent
         if chosen is None and c.intent in MAIN_INTENTS and c.confidence >= CLARIFY_BELOW:
             chosen = c.intent
+        says_more = chosen is not None  # a menu word or a fuller request: its words may fill fields
         if chosen is None and st.guess and (self._said(t, "yes") and not self._said(t, "no")):
             chosen = st.guess
         if chosen is None and st.guess and (self._knows_not(t.message)
@@ -243,7 +255,8 @@ class Engine:
             st.attempts["intent"] = st.attempts.get("intent", 0) + 1
             t.replies.append(Reply(self.prompts.render("clarify_retry"), self._menu_replies()))
             return
-        said = st.pending_text or "" if self._tapped_label(t) else f"{st.pending_text or ''}. {t.text}"
+        # "yes" or "I don't know" to "is this about X?" adds nothing to what the opening said
+        said = f"{st.pending_text or ''}. {t.text}" if says_more and not self._tapped_label(t) else st.pending_text or ""
         combined = self.u.message(said)
         st.pending_text = None
         st.guess = None
@@ -264,7 +277,7 @@ class Engine:
             "greeting" if stems & {"hello", "hi", "hey", "howdi", "morn", "afternoon", "even"} else "")
         st.awaiting = "message"
         t.replies.append(Reply(
-            self.prompts.render("menu", kind=kind) + " " + self.prompts.render("ask_message"),
+            self.prompts.render("menu", kind=kind, asking=True),  # the menu, ending in the message question
             self._menu_replies(),
         ))
 
@@ -374,6 +387,9 @@ class Engine:
             return None
         if spec.kind == "time" and spec.direction == "future":
             return self._new_time(spec, t, message)
+        if spec.kind == "enum":
+            value = extract.enum_value(self.lexicon, spec.name, message, opening=True)
+            return (value, None) if value else None
         return self._extract(spec, t, message, answering=False)
 
     def _new_time(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
@@ -399,7 +415,9 @@ class Engine:
             found = extract.time_words(message, t.now.date(), "past" if spec.direction == "past" else "future")
             parsed = found.when.isoformat() if found and found.when else None
             if found and not answering:
-                return _TH_RE.sub(r"\1\2", found.words), parsed
+                if spec.direction == "past" and found.time_of_day_only:
+                    return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
+                return extract.typed_time(self.lexicon, message, found), parsed
             if answering and not self._knows_not(message):
                 return extract.clean_answer(message.text), parsed
             return None
@@ -407,15 +425,22 @@ class Engine:
             match = extract.medication(self.lexicon, message, t.patient.medications)
             if match and match.value:
                 return match.value, None
+            if answering and match and match.unlisted and not self._knows_not(message):
+                # asked with the list in front of them, the patient names a kind of drug not on it:
+                # keep their words for the care team rather than asking again
+                typed = extract.clean_answer(message.text)
+                return (typed if len(typed.split()) <= 6 else match.unlisted), None
             if answering and not (match and match.candidates) and not self._knows_not(message):
                 typed = extract.clean_answer(message.text)
+                if _generic_medication(message):
+                    return None  # "my meds": which one is still the question
                 if 0 < len(typed.split()) <= 6 and not self._said(t, "no", message):
                     return typed, None
             return None
         if kind == "pharmacy":
             value = extract.pharmacy(self.lexicon, message)
             if answering:
-                cleaned = extract.clean_answer(message.text)
+                cleaned = extract.pharmacy_answer(message.text)
                 if value and value.startswith("Mail order"):
                     return _mail_order(cleaned), None
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
@@ -455,7 +480,8 @@ class Engine:
                 t.replies.append(Reply(self.prompts.render("gave_up")))
             else:
                 name = f"invalid_{spec.name}"
-                question = self.prompts.render(f"ask_{spec.name}", candidates=self._candidates(t, spec))
+                question = self.prompts.render(f"ask_{spec.name}", candidates=self._candidates(t, spec),
+                                               fields=dict(st.fields))
                 text = (self.prompts.render(name, patient=t.patient) if self.prompts.exists(name)
                         else self.prompts.render("invalid", question=question))
                 t.replies.append(Reply(text, self._quick_replies(t, spec)))
@@ -521,7 +547,7 @@ class Engine:
             return Reply(self.prompts.render("which_field"), self._change_replies(st))
         spec = self._flow(st).field(name)
         candidates = tuple(patient.medications) if spec.kind == "medication" else ()
-        return Reply(self.prompts.render(f"ask_{name}", candidates=candidates),
+        return Reply(self.prompts.render(f"ask_{name}", candidates=candidates, fields=dict(st.fields)),
                      self._quick_replies_for(spec, patient))
 
     def _candidates(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
@@ -616,7 +642,7 @@ class Engine:
             value = extract.pharmacy(self.lexicon, msg, named_only=True)
             if value is None:
                 return None
-            cleaned = extract.clean_answer(msg.text)
+            cleaned = extract.pharmacy_answer(msg.text)
             return (_mail_order(cleaned) if value.startswith("Mail order") else cleaned), None
         label = self.flows.field_labels.get(spec.name, spec.name).lower()
         folded = msg.analysed.folded

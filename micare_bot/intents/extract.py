@@ -23,12 +23,12 @@ from .timeparse import Direction, TimeFound, find_time
 
 # Words that only introduce an answer: "no, send it to the Walgreens" -> "Walgreens ...".
 _LEAD_RE = re.compile(
-    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|please|pls|plz)\b[\s,.!-]*)+",
+    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|heya|hiya|yo|please|pls|plz)\b[\s,.!-]*)+",
     re.I,
 )
 _FILLER_RE = re.compile(
     r"^\s*(?:(?:can|could|would|will)\s+you\s+|please\s+|i\s+(?:would|'d)\s+like\s+(?:it\s+)?|i\s+want\s+(?:it\s+)?|"
-    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|send\s+it\s+to\s+|send\s+to\s+|to\s+|"
+    r"make\s+it\s+|change\s+it\s+to\s+|switch\s+it\s+to\s+|(?:change|switch|make|set)\s+the\s+(?:pharmacy|preferred\s+time|time|day|date|test\s+date|visit\s+type|delivery)\s+(?:to|be)\s+|(?:the\s+)?(?:pharmacy|preferred\s+time|time|date|visit\s+type|delivery)\s+should\s+be\s+|send\s+(?:it\s+)?(?:to|by|via|through)\s+|to\s+|"
     r"it\s+(?:is|was|'s)\s+|its\s+|the\s+one\s+(?:at|on|by)\s+)+",
     re.I,
 )
@@ -42,6 +42,20 @@ def clean_answer(text: str) -> str:
     stripped = _FILLER_RE.sub("", stripped)
     stripped = _TRAIL_RE.sub("", stripped).strip(" ,.;:!?")
     return stripped or text.strip(" ,.;:!?")
+
+
+_PHARMACY_LEAD_RE = re.compile(
+    r"^\s*(?:(?:i|we)\s*(?:will|['\u2019]ll|can|could|would|['\u2019]d)?\s*(?:pick\s+(?:it|them)\s+up|get\s+(?:it|them)|grab\s+(?:it|them)|"
+    r"collect\s+(?:it|them)|go\s+to|use|usually\s+use|always\s+use)|(?:please\s+)?(?:fill|filled|get\s+it\s+filled|have\s+it\s+filled)\s*(?:it)?)"
+    r"\s+(?:at\s+|from\s+)?",
+    re.I,
+)
+
+
+def pharmacy_answer(text: str) -> str:
+    """A pharmacy answer without "I'll pick it up at" ("I'll pick it up at the base pharmacy" -> "the base pharmacy")."""
+    cleaned = clean_answer(text)
+    return _PHARMACY_LEAD_RE.sub("", cleaned, count=1).strip() or cleaned
 
 
 def _words(message: Message, clause: int, start: int, end: int) -> str:
@@ -62,13 +76,28 @@ _NEGATORS = frozenset({"not", "no", "dont", "don't", "without", "never"})
 _CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch"})
 
 
-def enum_value(lexicon: Lexicon, field: str, message: Message) -> str | None:
+# fields.yaml enum keys that name no value: their phrases only shadow the shorter
+# phrases inside them ("sick call" is not a phone call); `_not_in_opening` ones
+# do so only in an opening ("can I come in for that" asks for a visit, it does
+# not choose one).
+NOT_VALUE = "_not"
+NOT_IN_OPENING = "_not_in_opening"
+
+
+def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool = False) -> str | None:
     """The enumeration value the words name, if any ("a video visit is fine" -> virtual)."""
     index = lexicon.enum_index.get(field)
     if index is None:
         return None
+    shadows = (NOT_VALUE, NOT_IN_OPENING) if opening else (NOT_VALUE,)
+    matches = [(c, m) for c, m in _matches(index, message) if m.payload != NOT_IN_OPENING or opening]
     found: list[tuple[int, int, str]] = []
-    for c, m in _matches(index, message):
+    for c, m in matches:
+        if m.payload in shadows:
+            continue
+        if any(c2 == c and m2.start <= m.start and m.end <= m2.end and m2.end - m2.start > m.end - m.start
+               and m2.payload != m.payload for c2, m2 in matches):
+            continue  # inside a longer phrase of another value: "video call" is not a phone call
         before = message.clauses[c][max(0, m.start - 2):m.start]
         if any(w in _NEGATORS for w in before):
             continue
@@ -92,6 +121,7 @@ def enum_value(lexicon: Lexicon, field: str, message: Message) -> str | None:
 class MedicationMatch:
     value: str | None  # the list entry, or the drug as typed; None when ambiguous
     candidates: tuple[str, ...] = ()  # list entries the words could mean
+    unlisted: str | None = None  # a kind of drug none of the list's entries is ("the water pill")
 
 
 @lru_cache(maxsize=4096)
@@ -124,7 +154,8 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
         typed = _words(message, c, m.start, m.end)
         return MedicationMatch(_with_strength(message, c, m.end, typed))
     if class_generics and medications:
-        return MedicationMatch(None, tuple(medications))
+        c, m = next((c, m) for c, m in _matches(lexicon.drug_classes, message))
+        return MedicationMatch(None, tuple(medications), unlisted=_words(message, c, m.start, m.end))
     return None
 
 
@@ -153,6 +184,31 @@ def _with_strength(message: Message, clause: int, end: int, typed: str) -> str:
     return " ".join([typed, *keep])
 
 
+# -- the patient's own words --------------------------------------------------------
+
+
+def as_typed(lexicon: Lexicon, text: str, words: Sequence[str]) -> str:
+    """The stretch of `text` that the analysed `words` came from, as the patient typed it
+    ("walgreens on 5" -> "Walgreens on 5th", "express prescriptions" -> "Express Scripts").
+
+    Each whitespace token of the text goes through the same pipeline as a message
+    (fold, shorthand, spelling), so the words can be found again; the joined words
+    are returned when they cannot.
+    """
+    wanted = list(words)
+    if not wanted:
+        return ""
+    flat: list[tuple[str, int, int]] = []  # (analysed word, start, end of its token in text)
+    for tok in re.finditer(r"\S+", text):
+        for w in lexicon.vocab.expand(raw_tokens(fold(tok.group(0)))):
+            flat.append((lexicon.vocab.correct(w), tok.start(), tok.end()))
+    n = len(wanted)
+    for i in range(len(flat) - n + 1):
+        if [w for w, _, _ in flat[i:i + n]] == wanted:
+            return text[flat[i][1]:flat[i + n - 1][2]].strip(" ,.;:!?()\"'")
+    return " ".join(wanted)
+
+
 # -- pharmacy, test, patient --------------------------------------------------------
 
 
@@ -169,9 +225,9 @@ def pharmacy(lexicon: Lexicon, message: Message, *, named_only: bool = False) ->
         return None
     kinds = {m.payload for _, m in found}
     if "mail" in kinds and not kinds & {"retail", "on_base"}:
-        spans = [" ".join(message.words[c][m.start:m.end]) for c, m in found if m.payload == "mail"]
-        words = max(spans, key=len)
-        return "Mail order" if words in ("mail order", "mail") else f"Mail order ({words})"
+        spans = [message.words[c][m.start:m.end] for c, m in found if m.payload == "mail"]
+        words = " ".join(max(spans, key=lambda ws: len(" ".join(ws))))
+        return "Mail order" if words in ("mail order", "mail") else f"Mail order ({as_typed(lexicon, message.text, words.split())})"
     best_c, best = max(found, key=lambda cm: (cm[1].payload != "generic", cm[1].end - cm[1].start))
     words = message.words[best_c]
     start = best.start
@@ -182,7 +238,15 @@ def pharmacy(lexicon: Lexicon, message: Message, *, named_only: bool = False) ->
         end += 1
     while end < len(words) and end - best.end < 4 and words[end] in ("on", "in", "at", "by", "near") and end + 1 < len(words):
         end += 2  # "Walgreens on Lake", "the CVS in Bellevue"
-    return " ".join(words[start:end])
+        while end < len(words) and end - best.end < 6 and (words[end] in _STREET or words[end][0].isdigit()):
+            end += 1  # "CVS on Main St", "Walmart on Route 9", "Walgreens on 5th"
+    return as_typed(lexicon, message.text, words[start:end])
+
+
+_STREET = frozenset(
+    "st street rd road ave avenue blvd boulevard dr drive hwy highway pkwy parkway way ln lane ct court pl place "
+    "th nd rd north south east west".split()
+)
 
 
 _STOP = frozenset({
@@ -203,20 +267,38 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     while start > 0 and words[start - 1] in _TEST_QUALIFIERS and m.start - start < 2:
         start -= 1
     end = m.end
+    while end < len(words) and end - m.end < 2 and words[end] in _TEST_NOUNS:
+        end += 1  # "kidney function labs", "thyroid panel test"
     # "x-ray of my left foot", "bloodwork to check her iron"
     tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
-    if tail:
-        return " ".join(words[start:end]) + " " + tail.group(0).strip()
-    return " ".join(words[start:end])
+    if tail and not _not_a_test_part(tail.group(0).split()[-1]):
+        return as_typed(lexicon, message.text, [*words[start:end], *tail.group(0).split()])
+    return as_typed(lexicon, message.text, words[start:end])
+
+
+def _not_a_test_part(word: str) -> bool:
+    """A word after "on"/"for" that dates the test or names the person, not the body part:
+    "mammogram on the 2nd", "hearing test for my son"."""
+    return word[0].isdigit() or word in _TAIL_NOT_PARTS or any(
+        word.startswith(d) for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 
 
 _TEST_TAIL_RE = re.compile(
     r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right)\s+){0,2}[a-z0-9]+"
 )
+_TEST_NOUNS = frozenset("labs lab test tests panel level levels bloodwork screen screening work".split())
+_TAIL_NOT_PARTS = frozenset(
+    "son sons daughter daughters kid kids child children baby boy girl husband wife spouse partner mom dad "
+    "mother father him her them me myself school work job today yesterday tomorrow last week month year "
+    "morning afternoon evening night january february march april may june july august september october "
+    "november december jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
 _TEST_QUALIFIERS = frozenset(
     "chest foot knee abdominal pelvic head brain lumbar spine back hip shoulder hand wrist ankle neck breast "
     "thyroid kidney liver heart cardiac lung sleep stress fasting urine stool skin mole annual routine left right "
-    "dental sinus leg arm elbow finger toe renal carotid abdomen prostate bone".split()
+    "dental sinus leg arm elbow finger toe renal carotid abdomen prostate bone "
+    "cholesterol lipid sugar glucose diabetes diabetic iron vitamin hormone std sti hiv pregnancy allergy "
+    "covid strep a1c inr psa".split()
 )
 
 
@@ -261,6 +343,16 @@ def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Depen
 
 def time_words(message: Message, today: date, direction: Direction) -> TimeFound | None:
     return find_time(message.analysed.folded, today, direction)
+
+
+def typed_time(lexicon: Lexicon, message: Message, found: TimeFound) -> str:
+    """The time words as the patient typed them ("on the 5 th" -> "on the 5th", "March 3rd")."""
+    words = [lexicon.vocab.correct(w) for w in lexicon.vocab.expand(raw_tokens(found.words))]
+    typed = as_typed(lexicon, message.text, words)
+    return typed if typed != " ".join(words) else _TH_RE.sub(r"\1\2", found.words)
+
+
+_TH_RE = re.compile(r"\b(\d{1,2}) (st|nd|rd|th)\b")
 
 
 def first_sentence_with(message: Message, clauses: Iterable[int]) -> str:

@@ -53,6 +53,31 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 class TimeFound:
     words: str  # the patient's words that say when
     when: date | None  # a single date, where the words give one
+    kinds: tuple[str, ...] = ()  # the patterns that matched, in order of the words
+
+    @property
+    def time_of_day_only(self) -> bool:
+        """Only a time of day ("at 3am", "every morning"): no day, no onset."""
+        return bool(self.kinds) and all(k in ("daypart", "clock") for k in self.kinds)
+
+
+def _wrong_way(kind: str, m: re.Match[str], direction: Direction) -> bool:
+    """Words that only point the other way in time: "two weeks ago" is no wanted
+    visit time, "tomorrow" no test date."""
+    said = m.group(0)
+    if direction == "future":
+        if kind in ("ago", "yesterday", "since", "started"):
+            return True
+        if kind == "for_n":
+            return bool(re.match(r"(?:for|past|last)\b", said))  # "about 2 weeks" may be either way
+        if kind in ("weekday", "relative"):
+            return bool(re.search(r"\b(?:last|past)\b", said))
+        return False
+    if kind in ("tomorrow", "in_n", "soon"):
+        return True
+    if kind in ("weekday", "relative"):
+        return bool(re.search(r"\b(?:next|coming)\b", said))
+    return False
 
 
 def _count(token: str) -> int:
@@ -144,6 +169,7 @@ def _year_for(found: date, today: date, direction: Direction) -> date:
 def find_time(folded: str, today: date, direction: Direction = "future") -> TimeFound | None:
     """The time words in folded text, and a date if exactly one is given."""
     spans: list[tuple[int, int]] = []
+    kinds: dict[int, str] = {}
     dates: list[date] = []
     for kind, rx in _PATTERNS:
         for m in rx.finditer(folded):
@@ -151,7 +177,10 @@ def find_time(folded: str, today: date, direction: Direction = "future") -> Time
                 continue
             if kind == "started" and not spans:
                 continue  # "started" only extends a time already found
+            if _wrong_way(kind, m, direction):
+                continue
             spans.append((m.start(), m.end()))
+            kinds[m.start()] = kind
             when = _resolve(kind, m, today, direction)
             if when is not None:
                 dates.append(when)
@@ -160,4 +189,5 @@ def find_time(folded: str, today: date, direction: Direction = "future") -> Time
     spans.sort()
     words = " ".join(folded[s:e] for s, e in spans)
     distinct = sorted(set(dates))
-    return TimeFound(words=" ".join(words.split()), when=distinct[0] if len(distinct) == 1 else None)
+    return TimeFound(words=" ".join(words.split()), when=distinct[0] if len(distinct) == 1 else None,
+                     kinds=tuple(kinds[s] for s, _ in spans))

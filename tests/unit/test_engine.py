@@ -277,3 +277,208 @@ class TestState:
         before = first.to_dict()
         engine.handle(first, jordan, "losartan", clinic=CLINIC, now=NOW)
         assert first.to_dict() == before
+
+
+class TestNoJunkFromOpenings:
+    def test_sick_call_is_not_a_phone_visit(self, chat, jordan):
+        """'a sick call appt' names no visit type: the visit type is asked, not filed as phone."""
+        c = chat(jordan)
+        c.say("can i get a sick call appt for my lower back")
+        assert "visit_type" not in c.state.fields
+        c.say("tomorrow morning")
+        assert c.state.awaiting == "visit_type"
+
+    def test_having_called_is_not_a_phone_visit(self, chat, jordan):
+        """'I called yesterday and nobody answered' says nothing about the visit type."""
+        c = chat(jordan)
+        c.say("I need an appointment for my knee, I called the clinic yesterday and nobody answered")
+        assert "visit_type" not in c.state.fields
+
+    def test_can_i_come_in_asks_the_visit_type(self, chat, jordan):
+        """'Can I come in for that?' in an opening asks for a visit; it does not choose in person."""
+        c = chat(jordan)
+        c.say("I want my blood pressure checked. Can I come in for that?")
+        assert "visit_type" not in c.state.fields
+        c.say("Saturday")
+        assert c.state.awaiting == "visit_type"
+        c.say("I'd rather come in")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    def test_past_time_is_not_a_preferred_time(self, chat, jordan):
+        """'the rash I got 2 weeks ago' or 'for 3 days' in an appointment opening is not when to come."""
+        c = chat(jordan)
+        c.say("Can I get an appointment about the rash I got 2 weeks ago")
+        assert "preferred_time" not in c.state.fields
+        c = chat(jordan)
+        c.say("My knee has hurt for 3 days, can I get an appointment?")
+        assert "preferred_time" not in c.state.fields
+        assert c.state.awaiting == "preferred_time"
+
+    def test_time_of_day_is_not_an_onset(self, chat, jordan):
+        """'waking up at 3am every night' tells when it happens, not when it started: onset is asked."""
+        c = chat(jordan)
+        c.say("I can't sleep, I've been waking up at 3am every night")
+        assert "onset" not in c.state.fields
+        assert c.state.awaiting == "onset"
+
+    def test_test_name_keeps_what_it_checks(self, chat, jordan):
+        """'my cholesterol labs' files 'cholesterol labs', not just 'labs'."""
+        c = chat(jordan)
+        c.say("Any update on my cholesterol labs? Got my blood drawn on the 5th.")
+        assert c.state.fields["test"] == "cholesterol labs"
+        assert c.state.awaiting == "confirm"
+
+    def test_test_name_keeps_a_trailing_labs(self, chat, jordan):
+        """'my kidney function labs' files 'kidney function labs'."""
+        c = chat(jordan)
+        c.say("are my kidney function labs back")
+        assert c.state.fields["test"] == "kidney function labs"
+
+    def test_test_name_leaves_out_dates_and_people(self, chat, jordan):
+        """'mammogram on the 2nd' and 'hearing test for my son' file the test alone."""
+        c = chat(jordan)
+        c.say("I had a mammogram on the 2nd, are the results in?")
+        assert c.state.fields["test"] == "mammogram"
+        c = chat(jordan)
+        c.say("I'm waiting on results of a hearing test for my son")
+        assert c.state.fields["test"] == "hearing test"
+
+
+class TestReadBackSaysWhatWasSaid:
+    def test_dont_know_to_clarify_is_not_part_of_the_symptom(self, chat, maria):
+        """'I don't know' to 'is this about a symptom question?' is not added to the symptom."""
+        c = chat(maria)
+        c.say("Sophie has a wart on her finger that won't go away")
+        assert c.state.awaiting == "intent"
+        c.say("I don't know")
+        assert c.state.intent == "symptom"
+        assert c.state.fields["symptom"] == "Sophie has a wart on her finger that won't go away"
+
+    def test_send_it_by_mail_order_files_mail_order(self, chat, jordan):
+        """'no wait, send it by mail order instead' at the read-back files 'mail order', without 'send it by'."""
+        c = chat(jordan)
+        c.say("refill my losartan to the base pharmacy")
+        c.say("no wait, send it by mail order instead")
+        assert c.state.fields["pharmacy"] == "mail order"
+        assert c.state.awaiting == "confirm"
+
+    def test_pharmacy_is_filed_as_typed(self, chat, jordan):
+        """'the Walgreens on 5th' is filed 'Walgreens on 5th', not the analysed 'walgreens on 5'."""
+        c = chat(jordan)
+        c.say("I ran out of my losartan, could you send more to the Walgreens on 5th?")
+        assert c.state.fields["pharmacy"] == "Walgreens on 5th"
+
+    def test_mail_order_name_is_not_spell_corrected(self, chat, jordan):
+        """'Express Scripts' stays 'Express Scripts' (not the shorthand 'express prescriptions')."""
+        c = chat(jordan)
+        c.say("Please renew my Crestor and send it to Express Scripts home delivery")
+        assert c.state.fields["pharmacy"] == "Mail order (Express Scripts)"
+
+    def test_test_name_keeps_the_patients_spelling(self, chat, jordan):
+        """'my CT scan of my belly' reads back 'CT scan of my belly'."""
+        c = chat(jordan)
+        c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
+        assert c.state.fields["test"] == "CT scan of my belly"
+
+    def test_pharmacy_answer_without_pick_up_words(self, chat, jordan):
+        """'I'll pick it up at the base pharmacy' files 'the base pharmacy'."""
+        c = chat(jordan)
+        c.say("refill my losartan please")
+        c.say("I'll pick it up at the base pharmacy")
+        assert c.state.fields["pharmacy"] == "the base pharmacy"
+
+    def test_change_the_pharmacy_to_files_only_the_pharmacy(self, chat, jordan):
+        """'no, change the pharmacy to CVS on Main St' at the read-back files 'CVS on Main St'."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        c.say("no, change the pharmacy to CVS on Main St")
+        assert c.state.fields["pharmacy"] == "CVS on Main St"
+        assert c.state.awaiting == "confirm"
+
+    def test_time_from_opening_is_filed_as_typed(self, chat, jordan):
+        """'on March 3rd' in an opening reads back 'March 3rd', not the folded 'march 3 rd'."""
+        c = chat(jordan)
+        c.say("I had a CT scan of my belly on March 3rd. Are the results in?")
+        assert c.state.fields["test_date"] == "March 3rd"
+
+
+class TestAnswersUnderstood:
+    def test_severity_as_a_number_on_the_scale(self, chat, jordan):
+        """'about a 6' to 'how bad is it' is moderate, not asked again."""
+        c = chat(jordan)
+        c.say("my knee hurts")
+        c.say("since friday")
+        assert c.state.awaiting == "severity"
+        c.say("it's about a 6")
+        assert c.state.fields["severity"] == "moderate"
+        assert c.state.awaiting == "self_care"
+
+
+    def test_unlisted_kind_of_drug_is_kept_as_typed(self, chat, jordan):
+        """Asked which medication, 'the water pill' with no diuretic on the list is kept as typed, not asked three times."""
+        c = chat(jordan)
+        c.say("I need a refill")
+        c.say("the water pill")
+        assert c.state.fields["medication"] == "the water pill"
+        assert c.state.awaiting == "pharmacy"
+
+    def test_my_meds_is_asked_again(self, chat, jordan):
+        """'my meds' names no medication: the question is asked again instead of filing 'my meds'."""
+        c = chat(jordan)
+        c.say("I need a refill")
+        c.say("my meds")
+        assert "medication" not in c.state.fields
+        assert c.state.awaiting == "medication"
+
+
+class TestNotAskedTwice:
+    def test_greeting_word_is_not_part_of_the_reason(self, chat, jordan):
+        """'yo can i get an appt for my lower back' files the reason without 'yo'."""
+        c = chat(jordan)
+        c.say("yo can i get an appt for my lower back")
+        assert c.state.fields["reason"] == "can i get an appt for my lower back"
+
+    def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
+        """'a video visit to go over my medications' already says what the visit is for."""
+        c = chat(jordan)
+        c.say("Schedule a video visit to go over my medications")
+        assert "go over my medications" in c.state.fields["reason"]
+        assert c.state.awaiting == "preferred_time"
+
+    def test_time_question_fits_a_video_visit(self, chat, jordan):
+        """With a video visit asked for, the time question does not say 'come in'."""
+        c = chat(jordan)
+        r = c.say("Could I set up a telehealth visit to go over my migraine meds?")
+        assert r.state.awaiting == "preferred_time"
+        assert "video visit" in c.text and "come in" not in c.text
+
+    def test_pick_up_words_dropped_in_a_pharmacy_correction(self, chat, jordan):
+        """'no, I'll pick it up at the base pharmacy instead' at the read-back files 'the base pharmacy'."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        c.say("no, I\u2019ll pick it up at the base pharmacy instead")
+        assert c.state.fields["pharmacy"] == "the base pharmacy"
+
+
+class TestWording:
+    def test_other_menu_asks_for_the_message_once(self, chat, jordan):
+        """An 'other' opening gets the menu and one question for the message, not the same offer twice."""
+        c = chat(jordan)
+        c.say("Who do I call about a claim denial letter?")
+        assert c.text.count("pass") == 1
+        assert "what would you like to tell your care team?" in c.text.lower()
+
+    def test_clarify_names_the_request_with_an_article(self, chat, jordan):
+        """The clarifying question reads 'Is this about a symptom question', not 'about symptom question'."""
+        c = chat(jordan)
+        r = c.say("Got a question regarding my asthma.")
+        assert r.state.awaiting == "intent"
+        assert "about a symptom question" in c.text
+
+    def test_filed_message_is_not_called_a_request(self, chat, jordan):
+        """Filing a message to the team says 'your message is on its way', not 'your message to my care team request'."""
+        c = chat(jordan)
+        c.say("Who do I call about a claim denial letter?")
+        c.say("Please check why my March claim was denied")
+        c.say("yes")
+        assert "your message is on its way" in c.text
