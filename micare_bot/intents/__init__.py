@@ -112,7 +112,10 @@ class Understanding:
         best = max(INTENTS, key=lambda i: blended[i])  # INTENTS order breaks ties
         if best == lexical.intent:
             return lexical
-        return Classification(best, round(blended[best], 3), {i: round(v, 3) for i, v in blended.items() if v})
+        # the model broke the lexicon's choice: no surer than the lexicon was, so a torn
+        # lexicon still makes the bot ask ("Is this about ...?") instead of guessing
+        confidence = min(lexical.confidence, round(blended[best], 3))
+        return Classification(best, confidence, {i: round(v, 3) for i, v in blended.items() if v})
 
     def _second_opinion(self, message: Message, feats: Mapping[str, int], found: TriageResult) -> TriageResult:
         """Raise (never lower) the rules' level where the triage model is confident."""

@@ -121,16 +121,40 @@ def _intent_params() -> list:
     return [pytest.param(text, intent, id=f"{intent}-{text[:30]}") for intent, texts in cases.items() for text in texts]
 
 
+@pytest.fixture(scope="module")
+def rules_only(u):
+    """The red-flag rules and the lexicon without the learned second opinion: what the case files pin."""
+    return u.without_models()
+
+
 @pytest.mark.parametrize("text,level", _triage_params())
-def test_red_flag_rule_cases(u, text, level):
-    """Every red-flag rule's must-flag and must-not-flag sentences."""
-    assert u.read(text).triage.level == level
+def test_red_flag_rule_cases(rules_only, text, level):
+    """Every red-flag rule's must-flag and must-not-flag sentences, by the rules alone."""
+    assert rules_only.read(text).triage.level == level
 
 
 @pytest.mark.parametrize("text,intent", _intent_params())
-def test_intent_cases(u, text, intent):
-    """Short patient messages per intent, including the hard cases."""
-    assert u.read(text).intent.intent == intent
+def test_intent_cases(rules_only, text, intent):
+    """Short patient messages per intent, including the hard cases, by the lexicon alone."""
+    assert rules_only.read(text).intent.intent == intent
+
+
+def test_second_opinion_keeps_every_must_flag_case_and_few_false_alarms(u):
+    """With the learned models on, no must-flag sentence is lost and few must-not-flag traps
+    (written to sit right beside a red flag) are flagged."""
+    flag = [p.values for p in _triage_params() if p.values[1] != "routine"]
+    traps = [p.values[0] for p in _triage_params() if p.values[1] == "routine"]
+    lost = [text for text, level in flag if u.read(text).triage.level == "routine"]
+    assert not lost
+    flagged = [text for text in traps if u.read(text).triage.urgent]
+    assert len(flagged) / len(traps) <= 0.06, flagged
+
+
+def test_intent_blend_on_the_case_file(u):
+    """The lexicon blended with the intent model still gets nearly every intent case right."""
+    cases = [p.values for p in _intent_params()]
+    wrong = [(text, intent) for text, intent in cases if u.read(text).intent.intent != intent]
+    assert len(wrong) / len(cases) <= 0.05, wrong
 
 
 def test_case_files_are_not_empty():

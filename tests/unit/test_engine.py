@@ -199,7 +199,7 @@ class TestTriageInFlow:
     def test_every_answer_is_rescreened(self, chat, jordan):
         """An urgent answer in the middle of a flow pre-empts it."""
         c = chat(jordan)
-        c.say("Got a question regarding my asthma.")
+        c.say("I have a question about my asthma, it's been acting up for a week")
         r = c.say("severe, I can barely talk and the inhaler isn't helping")
         assert r.state.status == "redirected"
         assert r.state.triage == "emergency"
@@ -471,7 +471,7 @@ class TestWording:
     def test_clarify_names_the_request_with_an_article(self, chat, jordan):
         """The clarifying question reads 'Is this about a symptom question', not 'about symptom question'."""
         c = chat(jordan)
-        r = c.say("Got a question regarding my asthma.")
+        r = c.say("question on my inhaler")
         assert r.state.awaiting == "intent"
         assert "about a symptom question" in c.text
 

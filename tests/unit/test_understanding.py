@@ -114,10 +114,11 @@ class TestTriageScoping:
         assert u.read(text).triage.level == "emergency"
 
     def test_earlier_turns_add_up(self, u):
-        """Burning urine in one answer and fever with flank pain in the next: same day."""
-        assert u.read("moderate, and now I have a fever and pain in my back on one side").triage.level == "routine"
-        reading = u.read("moderate, and now I have a fever and pain in my back on one side",
-                         earlier="It burns when I pee")
+        """Burning urine in one answer and fever with flank pain in the next: same day by the rules."""
+        rules = u.without_models()
+        assert rules.read("moderate, and now I have a fever and pain in my back on one side").triage.level == "routine"
+        reading = rules.read("moderate, and now I have a fever and pain in my back on one side",
+                             earlier="It burns when I pee")
         assert reading.triage.level == "same_day"
 
     def test_urgent_message_without_request_is_a_symptom(self, u):
