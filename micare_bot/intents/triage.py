@@ -42,6 +42,7 @@ class Rule:
     all_features: tuple[str, ...] = ()
     has_phrases: bool = False
     has_requires: bool = False
+    has_unless_message: bool = False
 
 
 @dataclass
@@ -143,6 +144,9 @@ class Triage:
         requires = raw.get("requires_any") or []
         self.index.add_all(requires, ("r", i, "requires", 0))
         self.index.add_all(raw.get("unless") or [], ("r", i, "unless", 0))
+        # `unless_message`: one of these anywhere in the message keeps the rule from firing
+        unless_message = raw.get("unless_message") or []
+        self.index.add_all(unless_message, ("r", i, "unless_message", 0))
         all_features = tuple(raw.get("all") or ())
         for name in all_features:
             if name not in features and name not in COMPUTED_FEATURES:
@@ -158,6 +162,7 @@ class Triage:
             all_features=all_features,
             has_phrases=bool(phrases),
             has_requires=bool(requires),
+            has_unless_message=bool(unless_message),
         )
 
     # -- evaluation ---------------------------------------------------------
@@ -225,6 +230,8 @@ class Triage:
     def _rule_fires(self, rule: Rule, hits: list[tuple[int, Match[Any]]],
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
         if rule.has_requires and not any(m.payload[2] == "requires" for _, m in hits):
+            return False
+        if rule.has_unless_message and any(m.payload[2] == "unless_message" for _, m in hits):
             return False
         unless_clauses = {c for c, m in hits if m.payload[2] == "unless"}
         if rule.has_phrases:
