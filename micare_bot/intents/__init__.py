@@ -110,7 +110,9 @@ class Understanding:
         learned = self.intent_model.score(feats)
         blended = {i: w * lexical.scores.get(i, 0.0) / total + (1 - w) * learned.get(i, 0.0) for i in INTENTS}
         best = max(INTENTS, key=lambda i: blended[i])  # INTENTS order breaks ties
-        if best == lexical.intent:
+        if best == lexical.intent or best == "other":
+            # the model may move the call between requests, not demote one the lexicon
+            # found to "other" (a question "regarding my asthma" is a symptom question)
             return lexical
         # the model broke the lexicon's choice: no surer than the lexicon was, so a torn
         # lexicon still makes the bot ask ("Is this about ...?") instead of guessing

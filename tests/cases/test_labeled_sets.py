@@ -6,9 +6,9 @@ independently by a different author in their own words. `utterances.jsonl`
 `utterances_holdout2.jsonl` and `utterances_holdout3.jsonl` were each first
 measured blind (README: Figures) and only then used for tuning, and so were
 holdout4 to holdout9 (written for this: slang, unusual clinical pictures,
-parents and caregivers, understated and indirect urgency); holdout3's
-same-day bound is lower because only its urgent levels were tuned. train2's routine lines are all traps
-(alarming words in routine context), so its over-triage bound is looser.
+parents and caregivers, understated and indirect urgency), holdout10 to
+holdout14 and the two plain routine corpora. train2's routine lines are all
+traps (alarming words in routine context), so its over-triage bound is looser.
 """
 
 from __future__ import annotations
@@ -48,23 +48,32 @@ def u():
 
 
 SETS = {
-    # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
+    # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage).
+    # Every set is also training data for the learned models (make models), so these are
+    # regression bounds for the whole system; the honest figures for unseen messages are the
+    # blind and leave-one-author-out ones in README: Figures.
     "sample": (SHARED / "utterances.sample.jsonl", 0.93, 0.99, 0.90, 0.05),
     "dev": (DATA / "utterances.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout": (DATA / "utterances_holdout.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout2": (DATA / "utterances_holdout2.jsonl", 0.93, 0.99, 0.90, 0.05),
-    "holdout3": (DATA / "utterances_holdout3.jsonl", 0.93, 0.99, 0.80, 0.05),
-    "train2": (DATA / "utterances_train2.jsonl", 0.93, 0.99, 0.90, 0.10),
+    "holdout3": (DATA / "utterances_holdout3.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout6": (DATA / "utterances_holdout6.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout7": (DATA / "utterances_holdout7.jsonl", 0.93, 0.99, 0.90, 0.05),
-    # Long portal messages and limited English (holdout8), mental health and substances
-    # (holdout9): urgent levels tuned after the blind measurement, intents not yet.
-    "holdout8": (DATA / "utterances_holdout8.jsonl", 0.84, 0.98, 0.90, 0.06),
-    "holdout9": (DATA / "utterances_holdout9.jsonl", 0.84, 0.98, 0.90, 0.05),
-    # Slang and unusual clinical pictures: measured blind, then tuned on; their
-    # intent accuracy is still short of 93 %. README: Figures has the blind numbers.
-    "holdout4": (DATA / "utterances_holdout4.jsonl", 0.85, 0.97, 0.90, 0.05),
-    "holdout5": (DATA / "utterances_holdout5.jsonl", 0.85, 0.97, 0.90, 0.08),
+    "holdout8": (DATA / "utterances_holdout8.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout9": (DATA / "utterances_holdout9.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout10": (DATA / "utterances_holdout10.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout11": (DATA / "utterances_holdout11.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout12": (DATA / "utterances_holdout12.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout13": (DATA / "utterances_holdout13.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout14": (DATA / "utterances_holdout14.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # plain routine traffic (no urgent lines): intent and over-triage only
+    "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
+    "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
+    # Slang (holdout4), unusual clinical pictures (holdout5) and train2, whose routine lines
+    # are all traps: looser intent or over-triage bounds.
+    "holdout4": (DATA / "utterances_holdout4.jsonl", 0.90, 0.99, 0.90, 0.05),
+    "holdout5": (DATA / "utterances_holdout5.jsonl", 0.93, 0.99, 0.90, 0.06),
+    "train2": (DATA / "utterances_train2.jsonl", 0.93, 0.99, 0.90, 0.08),
 }
 
 
@@ -87,6 +96,7 @@ def test_labeled_utterances_meet_thresholds(u, name):
     (SHARED / "conversations.sample.jsonl", 0.9),
     (DATA / "conversations.jsonl", 0.9),
     (DATA / "conversations_holdout.jsonl", 0.9),
+    (DATA / "conversations_holdout2.jsonl", 0.9),
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
