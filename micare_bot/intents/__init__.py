@@ -82,7 +82,7 @@ class Understanding:
         fever in the next add up). `second_opinion=False` leaves triage to the rules (an
         answer to a pointed question is not the kind of text the model learned from)."""
         message = self.lexicon.message(text)
-        feats = features(message) if self.triage_model or self.intent_model else {}
+        feats = _Features(message)  # counted once, and only if a model is asked
         intent = self._classify(message, feats)
         triage = self.rules.assess(message)
         if not triage.urgent and earlier:
@@ -95,19 +95,21 @@ class Understanding:
         return Reading(message, intent, triage)
 
     def triage(self, message: Message) -> TriageResult:
-        return self._second_opinion(message, features(message), self.rules.assess(message))
+        return self._second_opinion(message, _Features(message), self.rules.assess(message))
 
     def classify(self, message: Message) -> Classification:
         """The lexicon's intent, blended with the intent model's when there is one."""
-        return self._classify(message, features(message) if self.intent_model else {})
+        return self._classify(message, _Features(message))
 
-    def _classify(self, message: Message, feats: Mapping[str, int]) -> Classification:
+    def _classify(self, message: Message, feats: "_Features") -> Classification:
         lexical = classify(message, self.lexicon)
-        if self.intent_model is None or not lexical.scores:
-            return lexical  # no phrase at all: "other" with no confidence, so the bot asks
+        if self.intent_model is None or len(lexical.scores) < 2:
+            # no phrase at all: "other" with no confidence, so the bot asks; one intent
+            # alone: its full share already outweighs anything the model could add
+            return lexical
         total = sum(lexical.scores.values())
         w = self.settings.lexicon_weight
-        learned = self.intent_model.score(feats)
+        learned = self.intent_model.score(feats.counts)
         blended = {i: w * lexical.scores.get(i, 0.0) / total + (1 - w) * learned.get(i, 0.0) for i in INTENTS}
         best = max(INTENTS, key=lambda i: blended[i])  # INTENTS order breaks ties
         if best == lexical.intent or best == "other":
@@ -119,13 +121,13 @@ class Understanding:
         confidence = min(lexical.confidence, round(blended[best], 3))
         return Classification(best, confidence, {i: round(v, 3) for i, v in blended.items() if v})
 
-    def _second_opinion(self, message: Message, feats: Mapping[str, int], found: TriageResult) -> TriageResult:
+    def _second_opinion(self, message: Message, feats: "_Features", found: TriageResult) -> TriageResult:
         """Raise (never lower) the rules' level where the triage model is confident."""
         if self.triage_model is None or found.level in CALL_NOW:
             return found
         if len(message.analysed.all_words) < self.settings.min_words:
             return found  # "me", "I don't know", "mail order": too few words for a word model
-        p = self.triage_model.score(feats, shift={"routine": self.settings.routine_log_odds})
+        p = self.triage_model.score(feats.counts, shift={"routine": self.settings.routine_log_odds})
         call_now = sum(p.get(level, 0.0) for level in CALL_NOW)
         if call_now > self.settings.urgent_above:
             return TriageResult(max(CALL_NOW, key=lambda level: p.get(level, 0.0)), LEARNED_RULE)
@@ -138,6 +140,22 @@ class Understanding:
 
     def without_models(self) -> "Understanding":
         return self.with_models(None, None)
+
+
+class _Features:
+    """The learned models' features of one message, counted on first use."""
+
+    __slots__ = ("_message", "_counts")
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+        self._counts: Mapping[str, int] | None = None
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        if self._counts is None:
+            self._counts = features(self._message)
+        return self._counts
 
 
 def load_models(extra_dirs: tuple[Path, ...]) -> tuple[LinearModel, LinearModel]:
