@@ -106,9 +106,9 @@ def cmd_train_models(args: argparse.Namespace) -> int:
         return 0
     examples = training.read_examples(paths)
     models = training.train(u, examples, training.provenance(paths, examples))
-    for path in training.write_models(models, Path(args.out) if args.out else DATA_DIR):
-        print(f"wrote {path} ({len(models[path.name.split('_')[0]]['features'])} features, "
-              f"{len(examples)} labeled lines)")
+    for name, data in models.items():
+        path = training.write_model(name, data, Path(args.out) if args.out else DATA_DIR)
+        print(f"wrote {path} ({len(data['features'])} features, {len(examples)} labeled lines)")
     return 0
 
 

@@ -13,9 +13,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from .flows.engine import Engine
 from .intents import Understanding
-from .models import INTENTS, TRIAGE_LEVELS, URGENT_LEVELS, ClinicContext, PatientContext
+from .models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, URGENT_LEVELS, ClinicContext, PatientContext
 
-CALL_NOW = frozenset({"emergency", "crisis", "poison"})
 ENUM_FIELDS = frozenset({"visit_type", "purpose", "delivery", "severity"})
 MAX_REPLAY_TURNS = 20
 
@@ -132,7 +131,7 @@ def evaluate(u: Understanding, records: Iterable[Mapping[str, Any]]) -> Evaluati
             counts[2] += 1
             if level == gold_triage:
                 counts[0] += 1
-            elif level in CALL_NOW or (gold_triage == "same_day" and level != "routine"):
+            elif level in CALL_NOW_LEVELS or (gold_triage == "same_day" and level != "routine"):
                 # a 911 / 988 / Poison Control case sent to another of the three still gets
                 # help now; one sent to the nurse line for "today" is a miss
                 counts[1] += 1

@@ -13,6 +13,8 @@ from typing import Any, Literal, Mapping, Union
 INTENTS: tuple[str, ...] = ("appointment", "refill", "results", "immunization_copy", "symptom", "other")
 TRIAGE_LEVELS: tuple[str, ...] = ("emergency", "crisis", "poison", "same_day", "routine")
 URGENT_LEVELS: tuple[str, ...] = ("emergency", "crisis", "poison", "same_day")
+# the levels that send the patient to 911, 988 or Poison Control now (same day is the nurse line)
+CALL_NOW_LEVELS: tuple[str, ...] = ("emergency", "crisis", "poison")
 STATUSES: tuple[str, ...] = ("collecting", "confirming", "filed", "redirected", "cancelled")
 CLOSED_STATUSES: frozenset[str] = frozenset({"filed", "redirected", "cancelled"})
 

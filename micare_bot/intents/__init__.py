@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..models import INTENTS, TRIAGE_LEVELS, Classification, TriageResult
+from ..models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, Classification, TriageResult
 from .classifier import CLARIFY_BELOW, classify
 from .learned import LinearModel, features, load_model
 from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
@@ -19,8 +19,7 @@ from .triage import Triage, load_triage
 
 __all__ = ["CLARIFY_BELOW", "LexiconError", "Reading", "Understanding", "load_understanding"]
 
-# Levels the learned triage model may raise a message to; the rule id it reports.
-CALL_NOW = ("emergency", "crisis", "poison")
+# The rule id a turn records when the learned triage model raised it.
 LEARNED_RULE = "learned_model"
 
 
@@ -123,14 +122,14 @@ class Understanding:
 
     def _second_opinion(self, message: Message, feats: "_Features", found: TriageResult) -> TriageResult:
         """Raise (never lower) the rules' level where the triage model is confident."""
-        if self.triage_model is None or found.level in CALL_NOW:
+        if self.triage_model is None or found.level in CALL_NOW_LEVELS:
             return found
         if len(message.analysed.all_words) < self.settings.min_words:
             return found  # "me", "I don't know", "mail order": too few words for a word model
         p = self.triage_model.score(feats.counts, shift={"routine": self.settings.routine_log_odds})
-        call_now = sum(p.get(level, 0.0) for level in CALL_NOW)
+        call_now = sum(p.get(level, 0.0) for level in CALL_NOW_LEVELS)
         if call_now > self.settings.urgent_above:
-            return TriageResult(max(CALL_NOW, key=lambda level: p.get(level, 0.0)), LEARNED_RULE)
+            return TriageResult(max(CALL_NOW_LEVELS, key=lambda level: p.get(level, 0.0)), LEARNED_RULE)
         if found.level == "routine" and call_now + p.get("same_day", 0.0) > self.settings.same_day_above:
             return TriageResult("same_day", LEARNED_RULE)
         return found

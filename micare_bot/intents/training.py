@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from ..evaluate import InputError, evaluate, read_jsonl
 from ..models import INTENTS, TRIAGE_LEVELS
 from .learned import FORMAT, LinearModel, feature_text
 
@@ -37,15 +38,18 @@ class Example:
 
 
 def read_examples(paths: Iterable[Path]) -> list[Example]:
+    """Labeled lines, read as `evaluate` reads them (a bad line is an InputError naming it)."""
     out: list[Example] = []
     for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            intent, triage = record.get("intent"), record.get("triage")
+        with path.open(encoding="utf-8") as stream:
+            try:
+                records = list(read_jsonl(stream, ("text", "intent", "triage")))
+            except InputError as exc:
+                raise InputError(f"{path.name}: {exc}") from exc
+        for record in records:
+            intent, triage = record["intent"], record["triage"]
             if intent not in INTENTS or triage not in TRIAGE_LEVELS:
-                raise ValueError(f"{path.name} line {number}: intent and triage labels are required")
+                raise InputError(f"{path.name}: id {record.get('id')}: unknown label {intent!r} / {triage!r}")
             out.append(Example(str(record["text"]), intent, triage))
     return out
 
@@ -98,19 +102,14 @@ def provenance(paths: Sequence[Path], examples: Sequence[Example]) -> dict[str, 
     return {"files": [p.name for p in paths], "lines": len(examples), "sha256": digest.hexdigest()[:16]}
 
 
-def write_models(models: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    written = []
-    for name, data in models.items():
-        path = out_dir / f"{name}_model.json"
-        path.write_text(json.dumps(data, separators=(",", ":"), sort_keys=False) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+def write_model(name: str, data: Mapping[str, Any], out_dir: Path) -> Path:
+    path = out_dir / f"{name}_model.json"
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    return path
 
 
 def cross_validate(u: "Understanding", paths: Sequence[Path]) -> list[dict[str, Any]]:
     """Per file: figures with the rules alone and with a model trained on the other files."""
-    from ..evaluate import evaluate
-
     per_file = {p: read_examples([p]) for p in paths}
     texts = {p: [feature_text(u.message(e.text)) for e in per_file[p]] for p in paths}  # once, not per fold
     rows = []

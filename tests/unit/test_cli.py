@@ -122,3 +122,14 @@ def test_every_flow_field_has_a_question():
     for flow in engine.flows.flows.values():
         for field in flow.fields:
             assert engine.prompts.exists(f"ask_{field.name}"), field.name
+
+
+def test_train_models_names_the_bad_file_and_writes_nothing(capsys, tmp_path):
+    """A labeled file with a line missing its labels is exit 2 naming the file, and no model is written."""
+    f = tmp_path / "labels.jsonl"
+    f.write_text('{"id": "a", "text": "refill my metformin", "intent": "refill", "triage": "routine"}\n'
+                 '{"id": "b", "text": "hi"}\n')
+    code, _, err = _run(capsys, "train-models", str(f), "--out", str(tmp_path))
+    assert code == 2
+    assert "labels.jsonl" in err and "line 2" in err
+    assert not list(tmp_path.glob("*_model.json"))
