@@ -43,6 +43,8 @@ _CANCEL_FILLER = frozenset(
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
+_CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav",
+                                  "no", "not", "anymor", "need", "nevermind"}
 
 
 _GENERIC_WORDS = frozenset(
@@ -181,9 +183,11 @@ class Engine:
         if not self._said(t, "cancel"):
             return False
         # "cancel" alone cancels the conversation; "cancel my appointment" is a request.
-        stems = set(t.message.analysed.all_stems)
-        cancel_stems = {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav"}
-        return bool(stems) and stems <= (_CANCEL_FILLER | cancel_stems | {"no", "not", "anymor", "need", "nevermind"})
+        # Mid-flow, a first clause of cancel words alone is enough: "cancel, ill just go
+        # to sick call tomorrow" gives a reason, not a new request.
+        stems = t.message.analysed.stems
+        clauses = stems[:1] if t.state.intent is not None else (tuple(s for c in stems for s in c),)
+        return any(set(c) and set(c) <= _CANCEL_WORDS for c in clauses)
 
     def _restart(self, t: _Turn) -> None:
         st = t.state
@@ -309,7 +313,7 @@ class Engine:
         flow = self.flows.flows.get(st.intent or "other")
         if flow is None or st.awaiting not in flow.field_names:
             return False  # confirm, change, patient
-        return flow.field(st.awaiting).kind == "text"
+        return flow.field(st.awaiting).second_opinion
 
     def _flow(self, st: ConversationState) -> FlowSpec:
         return self.flows.flows[st.intent or "other"]
@@ -468,15 +472,13 @@ class Engine:
         if value is None and spec.none and self._only(t.message, "none"):
             value = (spec.none, None)
         if value is None and spec.unknown is not None and self._knows_not(t.message):
-            if spec.unknown != OPENING:
-                value = (spec.unknown, None)
-            elif len(st.words) > 1:  # "I don't know" -> the patient's own opening words
-                value = (extract.clean_answer(st.words[0])[:300], None)
+            value = self._stand_in(st, spec.unknown)
         if value is None:
             attempts = st.attempts.get(spec.name, 0) + 1
             st.attempts[spec.name] = attempts
-            if attempts >= self.flows.max_attempts and spec.fallback is not None:
-                value = (spec.fallback, None)
+            fallback = self._stand_in(st, spec.fallback) if attempts >= self.flows.max_attempts else None
+            if fallback is not None:
+                value = fallback
                 t.replies.append(Reply(self.prompts.render("gave_up")))
             else:
                 name = f"invalid_{spec.name}"
@@ -487,6 +489,18 @@ class Engine:
                 t.replies.append(Reply(text, self._quick_replies(t, spec)))
                 return
         self._set(st, spec.name, *value)
+
+    @staticmethod
+    def _stand_in(st: ConversationState, value: str | None) -> tuple[str, None] | None:
+        """An `unknown:` or `fallback:` value as filed; "@opening" is the patient's own
+        opening words (None when the opening was only the request itself)."""
+        if value is None:
+            return None
+        if value != OPENING:
+            return value, None
+        if len(st.words) > 1:
+            return extract.clean_answer(st.words[0])[:300], None
+        return None
 
     def _answer_patient(self, t: _Turn) -> None:
         st = t.state

@@ -29,6 +29,8 @@ class FieldSpec:
     none: str | None = None  # filed when the patient says "nothing"
     fallback: str | None = None  # filed after too many unusable answers
     quick_replies: tuple[str, ...] = ()
+    # whether the learned triage model reads the answer too (the rules always do)
+    second_opinion: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def _field(intent: str, raw: Mapping[str, Any], lexicon: Lexicon) -> FieldSpec:
         none=raw.get("none"),
         fallback=raw.get("fallback"),
         quick_replies=tuple(raw.get("quick_replies") or ()),
+        second_opinion=bool(raw.get("second_opinion", kind == "text")),
     )
 
 

@@ -76,6 +76,18 @@ _NEGATORS = frozenset({"not", "no", "dont", "don't", "without", "never"})
 _CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch"})
 
 
+def _negated_before(words: Sequence[str], start: int) -> bool:
+    """A negation up to three words before: "I don't do the video thing" (do not do the
+    video) rules video out; "I would not mind video" does not."""
+    for i in range(max(0, start - 3), start):
+        if words[i] in _NEGATORS and (i + 1 >= len(words) or words[i + 1] not in _NOT_NEGATING):
+            return True
+    return False
+
+
+_NOT_NEGATING = frozenset({"mind", "matter", "care", "sure"})
+
+
 # fields.yaml enum keys that name no value: their phrases only shadow the shorter
 # phrases inside them ("sick call" is not a phone call); `_not_in_opening` ones
 # do so only in an opening ("can I come in for that" asks for a visit, it does
@@ -98,8 +110,7 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         if any(c2 == c and m2.start <= m.start and m.end <= m2.end and m2.end - m2.start > m.end - m.start
                and m2.payload != m.payload for c2, m2 in matches):
             continue  # inside a longer phrase of another value: "video call" is not a phone call
-        before = message.clauses[c][max(0, m.start - 2):m.start]
-        if any(w in _NEGATORS for w in before):
+        if _negated_before(message.clauses[c], m.start):
             continue
         found.append((c, m.end, m.payload))
     if not found:

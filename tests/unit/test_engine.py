@@ -165,6 +165,14 @@ class TestCancelAndRestart:
         c.say("refill my losartan, mail order")
         assert c.say("cancel").state.status == "cancelled"
 
+    def test_cancel_with_a_reason_at_confirm(self, chat, jordan):
+        """'cancel, ill just go to sick call tomorrow' at the read-back cancels; it is not a new time."""
+        c = chat(jordan)
+        c.say("refill my losartan, mail order")
+        r = c.say("cancel, ill just go to sick call tomorrow")
+        assert r.state.status == "cancelled"
+        assert not any(isinstance(e, FileRequest) for e in r.effects)
+
     def test_cancel_my_appointment_is_a_request(self, chat, jordan):
         """'cancel my appointment on the 22nd' is an appointment intent, not a cancellation."""
         r = chat(jordan).say("I need to cancel my appointment on the 22nd")
@@ -430,6 +438,44 @@ class TestAnswersUnderstood:
         assert "medication" not in c.state.fields
         assert c.state.awaiting == "medication"
 
+    def test_negated_visit_type_is_ruled_out(self, chat, jordan):
+        """'in person, I don't do the video thing' is an in-person visit, not a video one."""
+        c = chat(jordan)
+        c.say("I need a follow up for my blood pressure, any weekday morning")
+        c.say("in person, I don't do the video thing")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    def test_not_minding_video_still_chooses_it(self, chat, jordan):
+        """'I would not mind a video visit' is a choice of video."""
+        c = chat(jordan)
+        c.say("I need a follow up for my blood pressure, any weekday morning")
+        c.say("I would not mind a video visit")
+        assert c.state.fields["visit_type"] == "virtual"
+
+    def test_a_hedge_is_not_no_preference(self, chat, jordan):
+        """'not suicidal or anything like that' in an opening does not answer the visit-type question."""
+        c = chat(jordan)
+        c.say("I'm not suicidal or anything like that, but my anxiety is worse and I want to talk to someone in behavioral health")
+        assert "visit_type" not in c.state.fields
+
+    def test_unknown_reason_files_the_opening(self, chat, jordan):
+        """'I don't know' to 'what is the visit for?' files the opening words instead of asking forever."""
+        c = chat(jordan)
+        c.say("I need an appointment please, a phone call is fine")
+        assert c.state.awaiting == "reason"
+        c.say("I don't know")
+        assert c.state.fields["reason"].startswith("I need an appointment")
+        assert c.state.awaiting == "preferred_time"
+
+    def test_self_care_answer_naming_a_medicine_is_not_an_overdose(self, chat, jordan):
+        """'took my imitrex and laid down' answers what was tried: the bot files, it does not send to Poison Control."""
+        c = chat(jordan)
+        c.say("usual migraine, no numbness or weakness, vision fine, just lasting longer than usual")
+        for answer in ("started yesterday afternoon", "moderate", "took my imitrex and laid down in the dark"):
+            r = c.say(answer)
+        assert not any(isinstance(e, Redirect) for e in r.effects)
+        assert r.state.awaiting == "confirm"
+
 
 class TestNotAskedTwice:
     def test_greeting_word_is_not_part_of_the_reason(self, chat, jordan):
@@ -437,6 +483,14 @@ class TestNotAskedTwice:
         c = chat(jordan)
         c.say("yo can i get an appt for my lower back")
         assert c.state.fields["reason"] == "can i get an appt for my lower back"
+
+    def test_seen_about_names_the_reason(self, chat, jordan):
+        """'I would like to be seen about my prostate' says what the visit is for."""
+        c = chat(jordan)
+        c.say("I would like to be seen about my prostate. A phone appointment is fine.")
+        assert "prostate" in c.state.fields["reason"]
+        assert c.state.fields["visit_type"] == "phone"
+        assert c.state.awaiting == "preferred_time"
 
     def test_visit_to_go_over_something_has_its_reason(self, chat, jordan):
         """'a video visit to go over my medications' already says what the visit is for."""
