@@ -42,7 +42,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("since", r"\bsince\s+(?:last\s+|early\s+|late\s+)?(?:the\s+)?(?:\d+|yesterday|mon|tues|wednes|thurs|fri|satur|sun|week|weekend|month|year|morning|afternoon|evening|night|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|spring|summer|fall|winter|christmas|thanksgiving)[a-z]*(?:\s+(?:morning|afternoon|evening|night|weekend))?\b"),
         ("relative", r"\b(?:(?:early|late|sometime|some\s+time|anytime|any\s+time)\s+)?(?:next|this|last|the\s+past|the\s+last|end\s+of\s+(?:the|this|next))\s+(week|weekend|month|year)\b"),
         ("soon", r"\b(asap|as\s+soon\s+as\s+possible|soonest|first\s+available|earliest|right\s+away|any\s*time|whenever|no\s+rush|not\s+urgent|sometime\s+soon)\b"),
-        ("daypart", r"\b(mornings?|afternoons?|evenings?|after\s+work|before\s+work|lunch\s*time|over\s+lunch|weekends?|weekdays?)\b"),
+        # "Good morning. My PCM wanted..." is a greeting, not a wanted time
+        ("daypart", r"\b(?<!good\s)(mornings?|afternoons?|evenings?|after\s+work|before\s+work|lunch\s*time|over\s+lunch|weekends?|weekdays?)\b"),
         ("clock", r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm|a\.m\.|p\.m\.)\b|\bnoon\b|\bafter\s+\d{1,2}\b"),
         ("started", r"\b(started|began|begun|came\s+on|kicked\s+in)\b"),
     )

@@ -201,6 +201,11 @@ class TestDatesAndNames:
         found = find_time(fold(text), self.TODAY, direction)
         assert found is not None and found.words == words and found.when == when
 
+    def test_a_greeting_is_not_a_time(self):
+        """'Good morning. ... could I get something set up' names no wanted time of day."""
+        assert find_time(fold("Good morning. Could I please get something set up"), self.TODAY) is None
+        assert find_time(fold("good morning, tuesday morning works"), self.TODAY).words == "tuesday morning"
+
     def test_dependent_name_with_typo_and_possessive(self):
         deps = (Dependent("Sophie", 1), Dependent("Lucas", 5))
         assert extract.dependent_named("sophies checkup", deps) == "Sophie"
