@@ -94,6 +94,17 @@ class _Segment:
     index: int
 
 
+class _Node:
+    """A trie node: the next tokens, and what ends here. The phrases' payloads and the
+    gapped patterns' parts are kept apart at build time, so a match needs no type test."""
+
+    __slots__ = ("children", "ends")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.ends: tuple[list[Any], list[tuple[int, int]]] | None = None  # (payloads, parts)
+
+
 # A gapped pattern's part found in a clause: (start, end, (pattern, index)).
 _SegmentHit = tuple[int, int, tuple[int, int]]
 
@@ -103,9 +114,7 @@ class PhraseIndex(Generic[T]):
 
     def __init__(self, shorthand: Mapping[str, str] | None = None) -> None:
         self._table: dict[tuple[str, ...], list[object]] = {}
-        # token -> child node; key None -> (payloads, segments) ending at this node, kept
-        # apart at build time so a match needs no type test
-        self._trie: dict[object, Any] = {}
+        self._trie = _Node()
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
         self._shorthand = shorthand
@@ -138,8 +147,13 @@ class PhraseIndex(Generic[T]):
         payloads.append(payload)
         node = self._trie
         for token in key:
-            node = node.setdefault(token, {})
-        direct, segments = node.setdefault(None, ([], []))
+            child = node.children.get(token)
+            if child is None:
+                child = node.children[token] = _Node()
+            node = child
+        if node.ends is None:
+            node.ends = ([], [])
+        direct, segments = node.ends
         if isinstance(payload, _Segment):
             segments.append((payload.pattern, payload.index))
         else:
@@ -186,14 +200,14 @@ class PhraseIndex(Generic[T]):
     def _scan_plain(self, tokens: Sequence[str], found: list[Match[T]],
                     segments: list[_SegmentHit]) -> None:
         """The common case, no drug or test names: one trie walk from each start."""
-        root = self._trie
+        root = self._trie.children
         n = len(tokens)
         for start in range(n):
             node = root.get(tokens[start])
             pos = start
             while node is not None:
                 pos += 1
-                ends = node.get(None)
+                ends = node.ends
                 if ends is not None:
                     direct, gapped = ends
                     for payload in direct:
@@ -202,25 +216,25 @@ class PhraseIndex(Generic[T]):
                         segments.append((start, pos, segment))
                 if pos >= n:
                     break
-                node = node.get(tokens[pos])
+                node = node.children.get(tokens[pos])
 
     def _scan(self, lattice: Lattice, found: list[Match[T]], segments: list[_SegmentHit]) -> None:
         """A lattice with alternatives: from each start, grow every path through the trie."""
         root = self._trie
         n = len(lattice)
         for start in range(n):
-            frontier: list[tuple[dict[object, Any], int]] = [(root, start)]
+            frontier: list[tuple[_Node, int]] = [(root, start)]
             while frontier:
                 grown = []
                 for node, pos in frontier:
                     if pos >= n:
                         continue
                     for token, width in lattice[pos]:
-                        child = node.get(token)
+                        child = node.children.get(token)
                         if child is None:
                             continue
                         end = pos + width
-                        ends = child.get(None)
+                        ends = child.ends
                         if ends is not None:
                             direct, gapped = ends
                             for payload in direct:
