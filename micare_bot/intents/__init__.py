@@ -124,7 +124,7 @@ class Understanding:
         """Raise (never lower) the rules' level where the triage model is confident."""
         if self.triage_model is None or found.level in CALL_NOW_LEVELS:
             return found
-        if len(message.analysed.all_words) < self.settings.min_words:
+        if sum(map(len, message.analysed.clauses)) < self.settings.min_words:  # all_words, uncopied
             return found  # "me", "I don't know", "mail order": too few words for a word model
         p = self.triage_model.score(feats.counts, shift={"routine": self.settings.routine_log_odds})
         call_now = sum(p.get(level, 0.0) for level in CALL_NOW_LEVELS)

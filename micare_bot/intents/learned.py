@@ -45,13 +45,15 @@ def tokens(message: Message) -> list[list[str]]:
     for lattice in message.lattices:
         clause, i = [], 0
         while i < len(lattice):
-            slots = [alt for alt in lattice[i][1:] if alt[0] in SLOTS]
+            alts = lattice[i]
+            # most words have no reading but their own: spare them the search for a slot
+            slots = [alt for alt in alts[1:] if alt[0] in SLOTS] if len(alts) > 1 else None
             if slots:
                 slot, length = max(slots, key=lambda alt: alt[1])
                 clause.append(slot)
                 i += length
             else:
-                clause.append(lattice[i][0][0])
+                clause.append(alts[0][0])
                 i += 1
         out.append(clause)
     return out
@@ -93,8 +95,9 @@ class LinearModel:
         """`probabilities` for features already counted (one count serves both models)."""
         rows: list[tuple[float, ...]] = []
         norm = 0.0
+        weight_of = self.weights.get  # most features are unknown: keep their cost to one look-up
         for name, count in feats.items():
-            known = self.weights.get(name)
+            known = weight_of(name)
             if known is None:
                 continue
             idf, row = known

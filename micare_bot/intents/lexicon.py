@@ -126,6 +126,7 @@ class Lexicon:
             self._build_drugs(raw["drugs"], domain_words)
             self._build_intents(raw["intents"], domain_words)
             self._build_fields(raw["fields"], domain_words)
+            self._build_slots(raw["drugs"], raw["fields"])
         except TemplateError as exc:
             raise LexiconError(str(exc)) from exc
         domain_words.update(self._triage_words(raw["triage"]))
@@ -197,6 +198,13 @@ class Lexicon:
             words.update(_words_of(data[name]))
             self.cue_index[name] = index
 
+    def _build_slots(self, drugs: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+        # drug and test names in one index, so a clause's lattice costs one scan, not two
+        self.slot_index: PhraseIndex[str] = self._index()
+        for names in self.drug_names.values():
+            self.slot_index.add_all(names, DRUG)
+        self.slot_index.add_all(fields.get("tests") or (), TEST)
+
     @staticmethod
     def _triage_words(data: Mapping[str, Any]) -> set[str]:
         templates: list[str] = []
@@ -219,9 +227,14 @@ class Lexicon:
         return Message(analysed, tuple(self._lattice(stems) for stems in analysed.stems))
 
     def _lattice(self, stems: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], ...]:
+        found = self.slot_index.find_tokens(stems)
+        if not found:
+            return tuple(((stem, 1),) for stem in stems)
         extra: dict[int, list[tuple[str, int]]] = {}
-        for index, marker in ((self.drug_index, DRUG), (self.test_index, TEST)):
-            for m in index.find_tokens(stems):
+        for marker in (DRUG, TEST):  # a word's drug readings before its test readings
+            for m in found:
+                if m.payload != marker:
+                    continue
                 alt = (marker, m.end - m.start)
                 slot = extra.setdefault(m.start, [])
                 if alt not in slot:

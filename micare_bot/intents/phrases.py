@@ -16,7 +16,7 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..text import phrase_stems
 
@@ -80,8 +80,9 @@ def plain_lattice(tokens: Sequence[str]) -> list[list[tuple[str, int]]]:
     return [[(t, 1)] for t in tokens]
 
 
-@dataclass(frozen=True)
-class Match(Generic[T]):
+class Match(NamedTuple, Generic[T]):
+    # a named tuple, not a frozen dataclass: a message makes dozens of these and a frozen
+    # dataclass's __init__ costs three times as much
     start: int
     end: int  # exclusive, in words
     payload: T
@@ -93,13 +94,29 @@ class _Segment:
     index: int
 
 
+class _Node:
+    """A trie node: the next tokens, and what ends here. The phrases' payloads and the
+    gapped patterns' parts are kept apart at build time, so a match needs no type test."""
+
+    __slots__ = ("children", "ends")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.ends: tuple[list[Any], list[tuple[int, int]]] | None = None  # (payloads, parts)
+
+
+# A gapped pattern's part found in a clause: (start, end, (pattern, index)).
+_SegmentHit = tuple[int, int, tuple[int, int]]
+
+
 class PhraseIndex(Generic[T]):
     """Exact lookup of stemmed phrases (optionally with gaps) in a lattice."""
 
     def __init__(self, shorthand: Mapping[str, str] | None = None) -> None:
         self._table: dict[tuple[str, ...], list[object]] = {}
-        self._trie: dict[object, Any] = {}  # token -> child node; key None -> payloads
+        self._trie = _Node()
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
+        self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
         self._shorthand = shorthand
         self.max_len = 0
 
@@ -130,8 +147,17 @@ class PhraseIndex(Generic[T]):
         payloads.append(payload)
         node = self._trie
         for token in key:
-            node = node.setdefault(token, {})
-        node.setdefault(None, []).append(payload)
+            child = node.children.get(token)
+            if child is None:
+                child = node.children[token] = _Node()
+            node = child
+        if node.ends is None:
+            node.ends = ([], [])
+        direct, segments = node.ends
+        if isinstance(payload, _Segment):
+            segments.append((payload.pattern, payload.index))
+        else:
+            direct.append(payload)
         self.max_len = max(self.max_len, len(key))
 
     def _add_gapped(self, parts: list[str], payload: T, template: str) -> None:
@@ -139,6 +165,7 @@ class PhraseIndex(Generic[T]):
         # so a common word costs one lookup, not one per expanded phrase.
         pattern = len(self._gapped)
         self._gapped.append((len(parts), payload))
+        self._parts.append(tuple((pattern, index) for index in range(len(parts))))
         for index, part in enumerate(parts):
             phrases = expand(part)
             if not phrases:
@@ -149,79 +176,104 @@ class PhraseIndex(Generic[T]):
     def __len__(self) -> int:
         return len(self._table)
 
-    def find(self, lattice: Lattice) -> Iterator[Match[T]]:
-        """Every phrase occurrence in one clause."""
-        segments: list[Match[_Segment]] = []
-        for start, end, payload in self._scan(lattice):
-            if isinstance(payload, _Segment):
-                segments.append(Match(start, end, payload))
-            else:
-                yield Match(start, end, payload)  # type: ignore[arg-type]
+    def find(self, lattice: Lattice) -> list[Match[T]]:
+        """Every phrase occurrence in one clause: plain phrases in the order the scan meets
+        them (by start, then end), then the gapped ones."""
+        found: list[Match[T]] = []
+        segments: list[_SegmentHit] = []
+        if not lattice or max(map(len, lattice)) == 1:
+            self._scan_plain([alts[0][0] for alts in lattice], found, segments)
+        else:
+            self._scan(lattice, found, segments)
         if segments:
-            yield from self._chain(segments)
+            found.extend(self._chain(segments))
+        return found
 
-    def find_tokens(self, tokens: Sequence[str]) -> Iterator[Match[T]]:
-        return self.find(plain_lattice(tokens))
+    def find_tokens(self, tokens: Sequence[str]) -> list[Match[T]]:
+        found: list[Match[T]] = []
+        segments: list[_SegmentHit] = []
+        self._scan_plain(tokens, found, segments)
+        if segments:
+            found.extend(self._chain(segments))
+        return found
 
-    def _scan(self, lattice: Lattice) -> list[tuple[int, int, object]]:
-        """(start, end, payload) of every stored phrase, walking the trie from each start."""
+    def _scan_plain(self, tokens: Sequence[str], found: list[Match[T]],
+                    segments: list[_SegmentHit]) -> None:
+        """The common case, no drug or test names: one trie walk from each start."""
+        root = self._trie.children
+        n = len(tokens)
+        for start in range(n):
+            node = root.get(tokens[start])
+            pos = start
+            while node is not None:
+                pos += 1
+                ends = node.ends
+                if ends is not None:
+                    direct, gapped = ends
+                    for payload in direct:
+                        found.append(Match(start, pos, payload))
+                    for segment in gapped:
+                        segments.append((start, pos, segment))
+                if pos >= n:
+                    break
+                node = node.children.get(tokens[pos])
+
+    def _scan(self, lattice: Lattice, found: list[Match[T]], segments: list[_SegmentHit]) -> None:
+        """A lattice with alternatives: from each start, grow every path through the trie."""
         root = self._trie
         n = len(lattice)
-        found: list[tuple[int, int, object]] = []
-        if all(len(alts) == 1 for alts in lattice):
-            # the common case, no drug or test names: a plain walk per start
-            tokens = [alts[0][0] for alts in lattice]
-            for start in range(n):
-                node = root
-                for pos in range(start, n):
-                    node = node.get(tokens[pos])
-                    if node is None:
-                        break
-                    payloads = node.get(None)
-                    if payloads:
-                        for payload in payloads:
-                            found.append((start, pos + 1, payload))
-            return found
         for start in range(n):
-            frontier: list[tuple[dict[object, Any], int]] = [(root, start)]
+            frontier: list[tuple[_Node, int]] = [(root, start)]
             while frontier:
                 grown = []
                 for node, pos in frontier:
                     if pos >= n:
                         continue
                     for token, width in lattice[pos]:
-                        child = node.get(token)
+                        child = node.children.get(token)
                         if child is None:
                             continue
                         end = pos + width
-                        payloads = child.get(None)
-                        if payloads:
-                            for payload in payloads:
-                                found.append((start, end, payload))
+                        ends = child.ends
+                        if ends is not None:
+                            direct, gapped = ends
+                            for payload in direct:
+                                found.append(Match(start, end, payload))
+                            for segment in gapped:
+                                segments.append((start, end, segment))
                         grown.append((child, end))
                 frontier = grown
-        return found
 
-    def _chain(self, segments: list[Match[_Segment]]) -> Iterator[Match[T]]:
-        by_pattern: dict[int, list[list[Match[_Segment]]]] = {}
-        for seg in segments:
-            count = self._gapped[seg.payload.pattern][0]
-            slots = by_pattern.setdefault(seg.payload.pattern, [[] for _ in range(count)])
-            slots[seg.payload.index].append(seg)
-        for pattern, slots in by_pattern.items():
-            if not all(slots):
+    def _chain(self, segments: list[_SegmentHit]) -> Iterator[Match[T]]:
+        """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
+        after the previous one ends; one match per pattern, from its earliest first part.
+        Patterns come in the order the scan first met one of their parts."""
+        # most parts are common words whose other parts are absent: rule those patterns
+        # out with one set look-up per part before gathering any hits
+        present = {part for _, _, part in segments}
+        tried: set[int] = set()
+        for _, _, (pattern, _) in segments:
+            if pattern in tried:
                 continue
-            payload = self._gapped[pattern][1]
-            for first in slots[0]:
-                end = first.end
+            tried.add(pattern)
+            parts = self._parts[pattern]
+            if not present.issuperset(parts):
+                continue
+            slots = [[(start, end) for start, end, seen in segments if seen == part] for part in parts]
+            for first_start, end in slots[0]:
                 for later in slots[1:]:
-                    nxt = [s for s in later if end <= s.start <= end + MAX_GAP]
+                    # the nearest next part (the first found among equally near ones)
+                    nxt = [hit for hit in later if end <= hit[0] <= end + MAX_GAP]
                     if not nxt:
                         break
-                    end = min(nxt, key=lambda s: s.start).end
+                    end = min(nxt, key=_start)[1]
                 else:
-                    yield Match(first.start, end, payload)
+                    yield Match(first_start, end, self._gapped[pattern][1])
                     break
+
+
+def _start(hit: tuple[int, int]) -> int:
+    return hit[0]
 
 
 def _split_gaps(template: str) -> list[str]:

@@ -296,22 +296,25 @@ class Triage:
         found: set[str] = set()
         occurrences: list[tuple[int, int, str]] = []
         has_units = _UNITS_RE.search(folded) is not None
-        if _NEWBORN_RE.search(folded) or (has_units and _infant(folded)):
+        has_digits = _DIGIT_RE.search(folded) is not None
+        age = _infant_age_days(folded) if has_units else None  # the costliest pattern: read once
+        if _NEWBORN_RE.search(folded) or (age is not None and age < 90):
             found.add("infant_under_3_months")
         if has_units:
-            age = _infant_age_days(folded)
             if age is not None and age < 180:
                 found.add("infant_under_6_months")
-            if _gestation_weeks(folded):
+            if has_digits and _gestation_weeks(folded):  # a week count is digits
                 found.add("gestation_weeks")
         if (has_units or "day" in folded or "since" in folded) and _days_3_plus(folded):
             found.add("days_3_plus")
-        if _DIGIT_RE.search(folded):
+        if has_digits:
             # readings are scoped like phrases: "fever of 104 last month, all better" is history
             clauses = _clause_texts(folded)
             scoped = len(clauses) == len(message.lattices)
             has_context = bool(_FEVER_CONTEXT_RE.search(folded))
             for c, text in enumerate(clauses):
+                if _DIGIT_RE.search(text) is None:
+                    continue  # every reading is a number
                 for name in _reading_features(text, has_context):
                     if scoped:
                         occurrences.append((c, 0, name))
@@ -466,7 +469,7 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
         if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 160 or diastolic >= 100):
             yield "bp_160"
             break
-    for m in _PULSE_RE.finditer(text):
+    for m in _PULSE_RE.finditer(text) if _PULSE_WORDS_RE.search(text) else ():
         rate = int(m.group(1) or m.group(2))
         if 15 <= rate < 45 or 150 <= rate <= 260:
             yield "pulse_abnormal"
@@ -581,6 +584,8 @@ _PULSE_RE = re.compile(
     r"\s+(\d{2,3})(?![\d./])"
     r"|(?<![\d./])(\d{2,3})\s*(?:bpm|beats (?:a|per) minute)\b"
 )
+# A word every _PULSE_RE match contains: a cheap test that spares the costly pattern.
+_PULSE_WORDS_RE = re.compile(r"heart|pulse|hr|bpm|beats")
 _GLUCOSE_RE = re.compile(
     r"\b(?:blood sugars?|sugars?|glucose|bgl?|cbg|glucometer|meter|dexcom|libre|cgm)\b"
     r"((?:\s+(?:is|was|were|are|at|of|reads?|reading|says|said|shows?|showed|came back|has been|have been|been|went|gone|up|down|to|over|above|under|below|running|levels?|just|still|now|around|about|like|it|in the|only|high|low|morning|fasting|keeps|keep|dropped|dropping|spiked|hit|hitting|sitting|stuck))*)"
