@@ -102,7 +102,9 @@ class Vocabulary:
         self.known_stems = frozenset(stem(w) for w in self.domain)
         self.shorthand = dict(shorthand)
         self._by_length: dict[int, list[str]] = {}
-        for word in self.domain:
+        # sorted: a frozenset's order follows the hash seed, and extractOne breaks ties by
+        # order, so "shoot" was corrected one way or another from run to run
+        for word in sorted(self.domain):
             if len(word) >= 4:
                 self._by_length.setdefault(len(word), []).append(word)
         self.correct = lru_cache(maxsize=100_000)(self._correct)

@@ -40,6 +40,27 @@ class TestText:
         assert "overdosed" in u.message("I think he od'd").analysed.all_words
         assert u.message("what kind of test").analysed.all_words == ("what", "kind", "of", "test")
 
+    def test_corrections_do_not_depend_on_the_hash_seed(self):
+        """A misspelling equally close to several domain words is corrected the same way in
+        every process (set order follows the hash seed): the service's workers and a
+        clinic's evaluate run must agree."""
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        script = (
+            "from micare_bot.text import Vocabulary\n"
+            "word = 'medicat'\n"
+            "ties = [word[:i] + c + word[i + 1:] for i in range(len(word)) for c in 'xyz']\n"
+            "print(Vocabulary(ties, [], {}).correct('medicatq'))\n"
+        )
+        root = Path(__file__).resolve().parents[2]
+        picked = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+                  for seed in ("1", "2", "3", "4", "5")}
+        assert len(picked) == 1, picked
+
     def test_real_words_are_not_corrected(self, u):
         """'bill' stays 'bill' (not 'pill'); 'swabbed' stays (not 'stabbed')."""
         words = u.message("the bill, they swabbed him").analysed.all_words
