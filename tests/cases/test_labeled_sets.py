@@ -7,7 +7,9 @@ independently by a different author in their own words. `utterances.jsonl`
 measured blind (README: Figures) and only then used for tuning, and so were
 holdout4 to holdout9 (written for this: slang, unusual clinical pictures,
 parents and caregivers, understated and indirect urgency), holdout10 to
-holdout14 and the two plain routine corpora. train2's routine lines are all
+holdout14 and the two plain routine corpora, and holdout15 to holdout19
+(chronic illness, limited English, parents and teens, a realistic week,
+service members). train2's routine lines are all
 traps (alarming words in routine context), so its over-triage bound is looser.
 """
 
@@ -66,6 +68,11 @@ SETS = {
     "holdout12": (DATA / "utterances_holdout12.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout13": (DATA / "utterances_holdout13.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout14": (DATA / "utterances_holdout14.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout15": (DATA / "utterances_holdout15.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout16": (DATA / "utterances_holdout16.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout17": (DATA / "utterances_holdout17.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout18": (DATA / "utterances_holdout18.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout19": (DATA / "utterances_holdout19.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -97,6 +104,7 @@ def test_labeled_utterances_meet_thresholds(u, name):
     (DATA / "conversations.jsonl", 0.9),
     (DATA / "conversations_holdout.jsonl", 0.9),
     (DATA / "conversations_holdout2.jsonl", 0.9),
+    (DATA / "conversations_holdout3.jsonl", 0.9),
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
