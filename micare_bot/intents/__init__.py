@@ -110,7 +110,9 @@ class Understanding:
         w = self.settings.lexicon_weight
         learned = self.intent_model.score(feats.counts)
         blended = {i: w * lexical.scores.get(i, 0.0) / total + (1 - w) * learned.get(i, 0.0) for i in INTENTS}
-        best = max(INTENTS, key=lambda i: blended[i])  # INTENTS order breaks ties
+        # the model weighs the requests the lexicon found; it does not bring in one the
+        # words never named ("a question about my asthma" is not an appointment)
+        best = max((i for i in INTENTS if lexical.scores.get(i)), key=lambda i: blended[i])  # INTENTS order breaks ties
         if best == lexical.intent or best == "other":
             # the model may move the call between requests, not demote one the lexicon
             # found to "other" (a question "regarding my asthma" is a symptom question)

@@ -89,7 +89,11 @@ def test_labeled_utterances_meet_thresholds(u, name):
     path, accuracy, urgent_recall, same_day_recall, over = SETS[name]
     if not path.exists():
         pytest.fail(f"missing labeled set {path}")
-    report = evaluate(u, _english(_jsonl(path)))
+    _assert_figures(name, evaluate(u, _english(_jsonl(path))), accuracy, urgent_recall, same_day_recall, over)
+
+
+def _assert_figures(name: str, report, accuracy: float, urgent_recall: float,  # type: ignore[no-untyped-def]
+                    same_day_recall: float, over: float) -> None:
     summary = (f"{name}: intent {report.intent_accuracy:.3f}, "
                f"urgent recall {report.recall_rate(('emergency', 'crisis', 'poison')):.3f}, "
                f"same-day {report.recall_rate(('same_day',)):.3f}, over-triage {report.over_triage_rate:.3f}")
@@ -97,6 +101,24 @@ def test_labeled_utterances_meet_thresholds(u, name):
     assert report.recall_rate(("emergency", "crisis", "poison")) >= urgent_recall, summary
     assert report.recall_rate(("same_day",)) >= same_day_recall, summary
     assert report.over_triage_rate <= over, summary
+
+
+BLIND = {
+    # tests/data/blind/: written after the last tuning round and never tuned on or trained on
+    # (make models reads tests/data/utterances*.jsonl only). Held to the figures they were
+    # measured at blind, so a change that loses an unseen catch fails here; the next round
+    # measures its own new sets, then may move these up into tests/data.
+    # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
+    "holdout20": (DATA / "blind" / "utterances_holdout20.jsonl", 0.92, 0.97, 0.95, 0.09),
+    "holdout21": (DATA / "blind" / "utterances_holdout21.jsonl", 0.95, 0.98, 0.95, 0.06),
+    "holdout22": (DATA / "blind" / "utterances_holdout22.jsonl", 0.93, 0.99, 0.95, 0.03),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BLIND))
+def test_blind_sets_keep_their_blind_figures(u, name):
+    path, *bounds = BLIND[name]
+    _assert_figures(name, evaluate(u, _jsonl(path)), *bounds)
 
 
 @pytest.mark.parametrize("path,threshold", [

@@ -139,6 +139,14 @@ class TestIntentBlend:
         sure = _model(INTENTS, {"zorblax": {"results": 40.0}}, target="intent")
         assert u.with_models(None, sure).classify(u.message("zorblax please refill my metformin")).intent == "refill"
 
+    def test_model_does_not_bring_in_a_request_the_words_never_named(self, u):
+        """A lexicon torn between a symptom question and 'other' is not blended into an appointment."""
+        text = "zorblax I have a question about my asthma, it's been acting up for a week"
+        lexical = u.without_models().classify(u.message(text))
+        assert lexical.intent == "symptom" and "appointment" not in lexical.scores
+        sure = _model(INTENTS, {"zorblax": {"appointment": 40.0}}, target="intent")
+        assert u.with_models(None, sure).classify(u.message(text)).intent == "symptom"
+
     def test_no_phrase_stays_other_with_no_confidence(self, u):
         """A message the lexicon finds nothing in still makes the bot ask with the menu."""
         sure = _model(INTENTS, {"qwerty": {"refill": 40.0}}, target="intent")
