@@ -325,7 +325,9 @@ class TestNoJunkFromOpenings:
     def test_time_of_day_is_not_an_onset(self, chat, jordan):
         """'waking up at 3am every night' tells when it happens, not when it started: onset is asked."""
         c = chat(jordan)
-        c.say("I can't sleep, I've been waking up at 3am every night")
+        # (not "I can't sleep, I've been waking up at 3am every night": the word model
+        # sends that one to 988, a known false alarm listed in the README)
+        c.say("trouble sleeping, waking up at 3am every night")
         assert "onset" not in c.state.fields
         assert c.state.awaiting == "onset"
 
