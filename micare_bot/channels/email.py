@@ -102,9 +102,12 @@ class OutboxSender:
                 handled = 0
             if handled:
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+            # lands as the wake-up completes, and the sender then never stops (a hung shutdown)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.outbox_poll_seconds)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.settings.outbox_poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
 

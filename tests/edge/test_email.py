@@ -135,6 +135,18 @@ class TestSender:
                 await task
         assert len(sink.messages) == 1
 
+    async def test_stops_when_cancelled_just_as_it_is_woken(self, engine, mail_settings) -> None:  # type: ignore[no-untyped-def]
+        """A shutdown that lands on a wake-up still stops the sender (asyncio.wait_for on
+        Python 3.11 swallowed that cancel, and the service never finished shutting down)."""
+        sender = OutboxSender(engine, keyring_from_settings(mail_settings), mail_settings.with_(outbox_poll_seconds=30.0))
+        task = asyncio.create_task(sender.run())
+        await asyncio.sleep(0.2)  # past its first pass, waiting to be woken
+        sender.wake()
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
     async def test_without_smtp_host_mail_is_logged_without_address(self, engine, settings, clinic_row,
                                                                      caplog) -> None:  # type: ignore[no-untyped-def]
         """No MICARE_SMTP_HOST: 'would send' is logged with kind and id only, and the row is settled."""
