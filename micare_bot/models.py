@@ -108,6 +108,9 @@ class FileRequest:
     fields: Mapping[str, str]
     parsed: Mapping[str, str]  # ISO dates found in time fields, keyed by field name
     patient_words: tuple[str, ...]  # every message the patient typed in this conversation
+    # the urgency level the patient was asked about and said no to ("emergency", ...):
+    # staff see that a word model thought the message might be urgent
+    safety_checked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,9 @@ class ConversationState:
     turns: int = 0
     pending_text: str | None = None  # the opening kept while we clarify the intent
     guess: str | None = None  # the classifier's best guess while we clarify
+    # A safety question the word model raised: "level" asked about, "text" held back
+    # and "resume" (what was awaited) while asking; "cleared" once the patient said no
+    safety: dict[str, str] = field(default_factory=dict)
 
     @property
     def closed(self) -> bool:
@@ -159,6 +165,7 @@ class ConversationState:
             "turns": self.turns,
             "pending_text": self.pending_text,
             "guess": self.guess,
+            "safety": dict(self.safety),
         }
 
     @classmethod
@@ -178,6 +185,7 @@ class ConversationState:
             turns=int(data.get("turns", 0)),
             pending_text=data.get("pending_text"),
             guess=data.get("guess"),
+            safety={str(k): str(v) for k, v in (data.get("safety") or {}).items()},
         )
 
     def copy(self) -> "ConversationState":
@@ -187,6 +195,7 @@ class ConversationState:
             parsed=dict(self.parsed),
             attempts=dict(self.attempts),
             words=list(self.words),
+            safety=dict(self.safety),
         )
 
 

@@ -27,6 +27,24 @@ def engine() -> Engine:
     return load_engine()
 
 
+@pytest.fixture(scope="session")
+def alarmed_engine() -> Engine:
+    """The real engine with a word model that finds "zorblax" an emergency and "glorbin" a
+    crisis: words no rule or lexicon phrase knows, so only the model raises them."""
+    from micare_bot.intents.learned import LinearModel
+    from micare_bot.models import TRIAGE_LEVELS
+
+    def push(level: str) -> list[float]:
+        return [1.0, *(30.0 if c == level else 0.0 for c in TRIAGE_LEVELS)]
+
+    model = LinearModel.from_dict({"format": 1, "target": "triage", "classes": list(TRIAGE_LEVELS),
+                                   "intercept": [5.0 if c == "routine" else 0.0 for c in TRIAGE_LEVELS],
+                                   "features": {"zorblax": push("emergency"), "glorbin": push("crisis")}},
+                                  where="test", classes=TRIAGE_LEVELS)
+    real = load_engine()  # not the `engine` fixture: the edge tests' `engine` is the database
+    return Engine(real.u.with_models(model, real.u.intent_model), real.flows, real.prompts)
+
+
 @pytest.fixture
 def jordan() -> PatientContext:
     """A patient with three medications and no dependents."""

@@ -10,10 +10,10 @@ reason, never an exception.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ..intents import CLARIFY_BELOW, Reading, Understanding
+from ..intents import CLARIFY_BELOW, LEARNED_RULE, Reading, Understanding
 from ..intents import extract
 from ..intents.lexicon import Message
 from ..models import (
@@ -26,12 +26,14 @@ from ..models import (
     PatientContext,
     Redirect,
     Reply,
+    TriageResult,
     TurnResult,
 )
 from .prompts import Prompts
 from .spec import FieldSpec, Flows, FlowSpec
 
 OPENING = "@opening"  # an `unknown:` value meaning "file the opening words"
+SAFETY = "safety"  # what the state awaits while the patient answers a safety question
 MAX_TEXT = 2000  # characters of one patient message the core looks at
 MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
 SWITCH_CONFIDENCE = 0.6
@@ -135,11 +137,60 @@ class Engine:
         earlier = ". ".join(state.words[:-1])
         reading = self.u.read(text, earlier=earlier, second_opinion=self._free_text(state))
         turn = _Turn(state, patient, clinic, now, reading, text)
-        if turn.reading.triage.urgent:
+        if state.awaiting == SAFETY and not reading.triage.urgent:
+            self._answer_safety(turn)
+        elif reading.triage.rule == LEARNED_RULE and state.awaiting != SAFETY:
+            self._model_raised(turn)
+        elif reading.triage.urgent:
             self._redirect(turn)
         else:
             self._dispatch(turn)
         return turn.result()
+
+    # -- the word model's alarms: asked about, not acted on blind --------------------------
+
+    def _model_raised(self, t: _Turn) -> None:
+        """Only the word model found this urgent (no red-flag rule did). It is right about
+        real emergencies the rules have no words for, and wrong about some plain messages
+        ("waking up at 3am every night"), so the patient is asked one safety question;
+        anything but a clear no sends them on, as a rule's alarm would."""
+        st = t.state
+        level = t.reading.triage.level
+        if st.safety.get("cleared") == level:
+            self._go_on(t, t.text)  # asked about this once already and told no
+            return
+        st.safety = {"level": level, "text": t.text, "resume": st.awaiting or ""}
+        st.awaiting = SAFETY
+        t.replies.append(Reply(self.prompts.render(f"safety_{level}", clinic=t.clinic),
+                               tuple(self.flows.safety_replies)))
+
+    def _answer_safety(self, t: _Turn) -> None:
+        st = t.state
+        asked = st.safety
+        denied = self._said(t, "deny") and not (self._said(t, "yes") or self._said(t, "unsure")
+                                                 or self._knows_not(t.message))
+        if not denied:  # yes, not sure, I don't know, or anything else: recall first
+            if st.intent is None:  # what the held message asked for, not what "I don't know" does
+                held = self.u.read(asked["text"], second_opinion=False).intent.intent
+                st.guess = "symptom" if held == "other" else held
+            t.reading = replace(t.reading, triage=TriageResult(asked["level"], LEARNED_RULE))
+            st.awaiting = asked["resume"] or None
+            self._redirect(t)
+            return
+        st.safety = {"cleared": asked["level"]}
+        st.awaiting = asked["resume"] or None
+        t.replies.append(Reply(self.prompts.render("safety_cleared", clinic=t.clinic, level=asked["level"])))
+        self._go_on(t, asked["text"])
+
+    def _go_on(self, t: _Turn, text: str) -> None:
+        """Carry on with `text` as the rules read it (a rule may still find it same-day)."""
+        earlier = ". ".join(w for w in t.state.words[:-1] if w != text)
+        reading = self.u.read(text, earlier=earlier, second_opinion=False)
+        t.reading, t.text = reading, text
+        if reading.triage.urgent:
+            self._redirect(t)
+        else:
+            self._dispatch(t)
 
     # -- dispatch -----------------------------------------------------------------
 
@@ -192,7 +243,8 @@ class Engine:
     def _restart(self, t: _Turn) -> None:
         st = t.state
         keep_patient = {}
-        t.state = ConversationState(turns=st.turns, words=st.words, fields=keep_patient)
+        # a safety question answered no stays answered: the same patient, the same chat
+        t.state = ConversationState(turns=st.turns, words=st.words, fields=keep_patient, safety=st.safety)
         t.replies.append(Reply(self.prompts.render("restart") + " " + self.prompts.render("menu", kind=""),
                                self._menu_replies()))
 
@@ -710,6 +762,7 @@ class Engine:
             fields=dict(fields),
             parsed=dict(st.parsed),
             patient_words=tuple(st.words),
+            safety_checked=st.safety.get("cleared"),
         ))
         t.replies.append(Reply(self.prompts.render("filed", intent_label=self.flows.labels[st.intent or "other"])))
 

@@ -16,7 +16,7 @@ from ..models import INTENTS
 FLOWS_FILE = Path(__file__).parent / "data" / "flows.yaml"
 KINDS = frozenset({"text", "time", "enum", "medication", "pharmacy", "test"})
 OPENING_MODES = frozenset({"always", "never", "symptom", "reason", "onset", "severity", "self_care"})
-CONTROL_WORDS = ("yes", "no", "cancel", "strong_cancel", "restart", "switch")
+CONTROL_WORDS = ("yes", "no", "cancel", "strong_cancel", "restart", "switch", "deny", "unsure")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Flows:
     menu: PhraseIndex[str]
     reason_words: PhraseIndex[bool]
     self_care_words: PhraseIndex[bool]
+    safety_replies: tuple[str, ...] = ("Yes", "No", "I'm not sure")
 
     def label_value(self, field: str, value: str) -> str:
         return self.value_labels.get(field, {}).get(value, value)
@@ -129,6 +130,7 @@ def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
         menu=menu,
         reason_words=cue_lists["reason_words"],
         self_care_words=cue_lists["self_care_words"],
+        safety_replies=tuple(str(r) for r in raw.get("safety_replies") or Flows.safety_replies),
     )
 
 

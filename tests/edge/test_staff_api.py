@@ -152,6 +152,23 @@ class TestTheNurseAnswersAPatient:
         queue_reads = [json.loads(r.detail) for r in await world.rows(AuditEntry, AuditEntry.target_type == "queue")]
         assert any(item["id"] in d["requests"] for d in queue_reads)  # the list view is audited too
 
+    async def test_a_safety_question_answered_no_is_shown_to_staff(self, world: World, alarmed_engine: Any,
+                                                                  monkeypatch: Any) -> None:
+        """Only the word model found the opening urgent; the patient said no to the safety
+        question, so it is filed, and the nurse sees that the screen asked."""
+        from micare_bot import conversation
+
+        monkeypatch.setattr(conversation, "load_engine", lambda *a, **k: alarmed_engine)
+        jordan = await world.actors.patient(JORDAN)
+        await file_request(jordan, "my knee has a zorblax feeling again today",
+                           {"safety": "no", "severity": "mild", "self_care": "ice"})
+        nurse = await world.actors.staff(NURSE)
+        item = await only_request(nurse)
+        assert item["safety_checked"] == "emergency" and item["triage"] == "routine"
+        assert item["patient_words"][:2] == ["my knee has a zorblax feeling again today", "no"]
+        page = await (await nurse.get(f"/staff/requests/{item['id']}")).text()
+        assert "Screen asked: possibly emergency; patient said no" in page
+
     async def test_free_text_reply_and_close_in_one(self, world: World) -> None:
         """A free-text reply to an open request claims it, answers and (close=true) closes it."""
         await file_request(await world.actors.patient(JORDAN))

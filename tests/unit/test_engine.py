@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from micare_bot.models import Cancelled, ConversationState, FileRequest, Redirect
+from tests.conftest import Chat
 
 
 class TestFilledFromOpening:
@@ -538,3 +541,84 @@ class TestWording:
         c.say("Please check why my March claim was denied")
         c.say("yes")
         assert "your message is on its way" in c.text
+
+
+class TestSafetyQuestion:
+    """Only the word model found it urgent: one safety question, then recall first."""
+
+    @pytest.fixture
+    def alarmed(self, alarmed_engine):
+        return lambda patient: Chat(alarmed_engine, patient)
+
+    OPENING = "my knee has a zorblax feeling again today"
+
+    def test_asks_instead_of_refusing(self, alarmed, jordan):
+        """The patient is asked, with yes / no / not sure buttons; nothing is refused yet."""
+        c = alarmed(jordan)
+        r = c.say(self.OPENING)
+        assert not r.effects
+        assert r.state.awaiting == "safety" and r.state.status == "collecting"
+        assert "happening right now and severe" in c.text
+        assert r.replies[-1].quick_replies == ("Yes", "No", "I'm not sure")
+
+    def test_a_clear_no_goes_on_and_staff_see_the_check(self, alarmed, jordan):
+        """'No' carries on with the opening as the rules read it; the filing says it was asked."""
+        c = alarmed(jordan)
+        c.say(self.OPENING)
+        r = c.say("no, nothing like that")
+        assert "If that changes, call 911" in c.text
+        assert r.state.intent == "symptom" and r.state.awaiting == "severity"
+        assert "knee" in r.state.fields["symptom"] and "today" in r.state.fields["onset"]
+        c.say("mild")
+        c.say("ice")
+        filed = [e for e in c.say("yes").effects if isinstance(e, FileRequest)]
+        assert filed and filed[0].safety_checked == "emergency"
+        assert filed[0].patient_words[:2] == (self.OPENING, "no, nothing like that")
+
+    @pytest.mark.parametrize("answer", ["Yes", "I'm not sure", "I don't know", "maybe, it comes and goes",
+                                        "no... well yes", "just book me something"])
+    def test_anything_but_a_clear_no_sends_them_on(self, alarmed, jordan, answer):
+        """Yes, unsure, unknown or an unrelated answer: the redirect the model asked for."""
+        c = alarmed(jordan)
+        c.say(self.OPENING)
+        r = c.say(answer)
+        assert [e for e in r.effects if isinstance(e, Redirect)] == [Redirect("emergency", "learned_model")]
+        assert r.state.status == "redirected" and "call 911" in c.text
+        assert r.state.intent == "symptom"  # what the opening asked about, not the answer
+
+    def test_an_urgent_answer_is_redirected_at_its_own_level(self, alarmed, jordan):
+        """'No, but I want to kill myself' is a crisis, whatever was asked."""
+        c = alarmed(jordan)
+        c.say(self.OPENING)
+        r = c.say("no, but honestly I want to kill myself")
+        assert r.effects[0].level == "crisis"
+
+    def test_a_rule_alarm_is_never_questioned(self, alarmed, jordan):
+        """Red-flag words redirect at once, as before."""
+        r = alarmed(jordan).say("crushing chest pain and my left arm is numb")
+        assert r.effects and r.effects[0].level == "emergency" and r.state.awaiting is None
+
+    def test_mid_flow_alarm_resumes_the_question_it_interrupted(self, alarmed, jordan):
+        """An alarm on an answer asks, and a no files that answer where it was going."""
+        c = alarmed(jordan)
+        c.say("I need an appointment please")
+        assert c.state.awaiting == "reason"
+        c.say("a zorblax feeling in my knee since the hike")
+        assert c.state.awaiting == "safety"
+        r = c.say("nope")
+        assert "zorblax" in r.state.fields["reason"] and r.state.awaiting == "preferred_time"
+
+    def test_asked_once_per_level(self, alarmed, jordan):
+        """Told no about an emergency, the same alarm later is not asked again; a crisis one is."""
+        c = alarmed(jordan)
+        c.say("I need an appointment please")
+        assert c.state.awaiting == "reason"
+        c.say("the zorblax in my knee keeps coming back")
+        c.say("no")
+        assert "zorblax" in c.state.fields["reason"]
+        c.say("start over")
+        c.say("I need an appointment about the zorblax in my knee")  # the same alarm: not asked again
+        assert c.state.intent == "appointment" and c.state.awaiting != "safety"
+        c.say("start over")
+        r = c.say("I need an appointment about the glorbin thoughts I keep having")
+        assert r.state.awaiting == "safety" and "thoughts of ending your life" in c.text
