@@ -474,7 +474,10 @@ class Engine:
                 if spec.direction == "past" and found.time_of_day_only:
                     return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
                 return extract.typed_time(self.lexicon, message, found), parsed
-            if answering and not self._knows_not(message):
+            # "whenever, mornings are better" names a time despite its "whenever" (which
+            # the time reader takes for "soon")
+            named = found is not None and (found.when is not None or set(found.kinds) - {"soon"})
+            if answering and (named or not self._knows_not(message)):
                 return extract.clean_answer(message.text), parsed
             return None
         if kind == "medication":

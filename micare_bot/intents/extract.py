@@ -146,7 +146,7 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
     named: list[tuple[int, Match]] = _matches(lexicon.drug_index, message)
     generics = {m.payload for _, m in named}
     entries = {entry: _generics_of(lexicon, entry) for entry in medications}
-    hits = [e for e, g in entries.items() if g & generics]
+    hits = _by_form(lexicon, message, [e for e, g in entries.items() if g & generics])
     if len(hits) == 1:
         return MedicationMatch(hits[0])
     if len(hits) > 1:
@@ -155,7 +155,7 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
     if len(fuzzy) == 1:
         return MedicationMatch(fuzzy[0])
     class_generics = {g for _, m in _matches(lexicon.drug_classes, message) for g in m.payload}
-    by_class = [e for e, g in entries.items() if g & class_generics]
+    by_class = _by_form(lexicon, message, [e for e, g in entries.items() if g & class_generics])
     if len(by_class) == 1:
         return MedicationMatch(by_class[0])
     if len(by_class) > 1:
@@ -168,6 +168,21 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
         c, m = next((c, m) for c, m in _matches(lexicon.drug_classes, message))
         return MedicationMatch(None, tuple(medications), unlisted=_words(message, c, m.start, m.end))
     return None
+
+
+def _by_form(lexicon: Lexicon, message: Message, entries: list[str]) -> list[str]:
+    """Of several entries, the ones in the dosage form the words name ("the diabetes
+    pill" is the metformin tablet, not the insulin pen); all of them when none is named
+    or none is in that form."""
+    if len(entries) < 2:
+        return entries
+    said = {w for clause in message.words for w in clause}
+    for words, listed in lexicon.drug_forms:
+        if said & words:
+            kept = [e for e in entries if set(raw_tokens(fold(e))) & listed]
+            if kept:
+                return kept
+    return entries
 
 
 def _fuzzy_entries(message: Message, medications: Sequence[str]) -> list[str]:

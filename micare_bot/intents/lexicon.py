@@ -147,6 +147,11 @@ class Lexicon:
             for name in names:
                 self.drug_index.add(name, str(generic))
                 words.update(raw_tokens(fold(name)))
+        # (words a patient says for a dosage form, words a list entry spells it with)
+        self.drug_forms: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
+            (frozenset(w for said in f.get("said") or () for w in raw_tokens(fold(str(said)))),
+             frozenset(str(x).lower() for x in f.get("listed") or ()))
+            for f in data.get("forms") or ())
         self.drug_classes: PhraseIndex[tuple[str, ...]] = self._index()
         for i, entry in enumerate(data.get("classes") or ()):
             generics = tuple(str(g) for g in entry.get("generics") or ())

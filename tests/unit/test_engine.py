@@ -54,6 +54,18 @@ class TestFilledFromOpening:
 
 
 class TestAsking:
+    def test_a_time_named_after_whenever_is_kept(self, chat, jordan):
+        """'whenever, mornings are better' is a wanted time, not 'no preference'."""
+        c = chat(jordan)
+        c.say("i need a follow up appt for my blood pressure")
+        assert c.state.awaiting == "preferred_time"
+        c.say("whenever, mornings are better")
+        assert "mornings" in c.state.fields["preferred_time"]
+        c = chat(jordan)
+        c.say("i need a follow up appt for my blood pressure")
+        c.say("whenever")
+        assert c.state.fields["preferred_time"] == "no preference"
+
     def test_patient_asked_only_with_dependents(self, chat, jordan, maria):
         """No 'who is this for' without dependents; asked first with them."""
         assert chat(jordan).say("my knee hurts").state.awaiting != "patient"

@@ -176,6 +176,19 @@ class TestMedication:
         match = extract.medication(u.lexicon, u.message("my blood pressure pill"), meds)
         assert match is not None and match.value is None and set(match.candidates) == set(meds)
 
+    @pytest.mark.parametrize("text,entry", [
+        ("the diabetes pill, the white one", "Metformin 500 mg tablet"),
+        ("my diabetes shot", "Insulin glargine (Lantus) 100 units/mL pen"),
+        ("the sugar pen", "Insulin glargine (Lantus) 100 units/mL pen"),
+    ])
+    def test_the_dosage_form_said_picks_among_a_class(self, u, text, entry):
+        """A pill is the tablet, a shot or pen the insulin pen; 'diabetes meds' still asks."""
+        meds = ("Insulin glargine (Lantus) 100 units/mL pen", "Metformin 500 mg tablet", "Gabapentin 300 mg capsule")
+        match = extract.medication(u.lexicon, u.message(text), meds)
+        assert match is not None and match.value == entry
+        both = extract.medication(u.lexicon, u.message("my diabetes meds"), meds)
+        assert both is not None and both.value is None and len(both.candidates) == 2
+
     def test_combination_entry(self, u):
         meds = ("Bupropion XL 150 mg tablet", "Norgestimate-ethinyl estradiol 0.25/0.035 mg tablet")
         match = extract.medication(u.lexicon, u.message("my birth control"), meds)
