@@ -763,3 +763,26 @@ async def test_sign_out_forgets_the_conversation(browser: "Browser", gateway: Ga
     await expect(v.frame.locator("#log li.msg-patient")).to_have_count(0)
     await expect(v.frame.locator("#log li.msg-bot").first).to_contain_text("Hi Jordan")
     v.check_clean()
+
+
+async def test_a_safety_question_is_answered_with_its_buttons(browser: "Browser", gateway: Gateway,
+                                                              alarmed_engine: Any, monkeypatch: Any) -> None:
+    """Only the word model finds the opening urgent: the patient sees one safety question with
+    Yes / No / I'm not sure; tapping No carries on with the symptom question, nothing refused."""
+    from micare_bot import conversation
+
+    monkeypatch.setattr(conversation, "load_engine", lambda *a, **k: alarmed_engine)
+    v = await visit(browser, gateway, PHONE)
+    await v.open_demo()
+    await v.login(JORDAN)
+    await v.say("my knee has a zorblax feeling again today")
+    assert await v.replies() == ["Yes", "No", "I'm not sure"]
+    assert "happening right now and severe" in await v.last_bot()
+    await expect(v.frame.locator("#screen-redirect")).to_be_hidden()
+    await v.screen("safety-question")
+    await v.tap("No")
+    assert await v.replies() == ["Mild", "Moderate", "Severe"]
+    bubbles = await v.frame.locator("#log li.msg-bot .bubble").all_inner_texts()
+    assert any("If that changes, call 911" in b for b in bubbles)
+    assert await gateway.count(CareRequest) == 0
+    v.check_clean()
