@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from .flows.engine import Engine
-from .intents import Understanding
+from .intents import LEARNED_RULE, Understanding
 from .models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, URGENT_LEVELS, ClinicContext, PatientContext
 
 ENUM_FIELDS = frozenset({"visit_type", "purpose", "delivery", "severity"})
@@ -62,6 +62,8 @@ class EvaluationReport:
     over_triage: int  # routine lines flagged urgent
     misclassified: Sequence[Mapping[str, Any]]
     lexicon_version: str
+    # of those, raised by the word model alone: the bot asks one safety question, not refuses
+    over_triage_asked: int = 0
 
     @property
     def intent_accuracy(self) -> float:
@@ -96,14 +98,15 @@ class EvaluationReport:
                     for level, (e, o, n) in self.recall.items()
                 },
                 "emergency_crisis_poison_recall": round(self.recall_rate(("emergency", "crisis", "poison")), 4),
-                "over_triage": {"routine_flagged": self.over_triage, "rate": round(self.over_triage_rate, 4)},
+                "over_triage": {"routine_flagged": self.over_triage, "rate": round(self.over_triage_rate, 4),
+                                "asked_first": self.over_triage_asked},
             },
             "misclassified": list(self.misclassified),
         }
 
 
 def evaluate(u: Understanding, records: Iterable[Mapping[str, Any]]) -> EvaluationReport:
-    total = routine = correct = over = 0
+    total = routine = correct = over = asked = 0
     confusion: dict[str, Counter[str]] = {}
     recall: dict[str, list[int]] = {level: [0, 0, 0] for level in URGENT_LEVELS}
     wrong: list[dict[str, Any]] = []
@@ -125,6 +128,7 @@ def evaluate(u: Understanding, records: Iterable[Mapping[str, Any]]) -> Evaluati
                 problems.append("intent")
             if level != "routine":
                 over += 1
+                asked += reading.triage.rule == LEARNED_RULE
                 problems.append("over_triage")
         else:
             counts = recall[gold_triage]
@@ -151,7 +155,7 @@ def evaluate(u: Understanding, records: Iterable[Mapping[str, Any]]) -> Evaluati
         total=total, routine=routine, intent_correct=correct,
         confusion={g: dict(c) for g, c in confusion.items()},
         recall={k: (v[0], v[1], v[2]) for k, v in recall.items() if v[2]},
-        over_triage=over, misclassified=wrong, lexicon_version=u.version,
+        over_triage=over, misclassified=wrong, lexicon_version=u.version, over_triage_asked=asked,
     )
 
 
@@ -173,7 +177,9 @@ def format_report(report: EvaluationReport) -> str:
         lines.append(f"  {level:<10} {(exact + other) / n:6.1%}  {exact + other}/{n}  exact {exact}/{n}")
     lines.append(f"  emergency + crisis + poison: {report.recall_rate(('emergency', 'crisis', 'poison')):.1%}")
     lines.append(f"Over-triage (routine lines flagged urgent): {report.over_triage_rate:.1%} "
-                 f"({report.over_triage}/{report.routine})")
+                 f"({report.over_triage}/{report.routine})"
+                 + (f"; {report.over_triage_asked} of them by the word model alone, which asks one safety"
+                    " question before redirecting" if report.over_triage_asked else ""))
     if report.misclassified:
         lines.append("")
         lines.append(f"Misclassified lines ({len(report.misclassified)}), most serious first:")

@@ -180,3 +180,17 @@ class TestShippedModels:
     def test_version_changes_with_the_models(self, u):
         """Stored test runs name the models too: another model, another version."""
         assert u.version != u.without_models().version
+
+
+def test_evaluate_counts_the_false_alarms_the_bot_asks_about_first(u):
+    """A routine line raised by the word model alone is over-triage, reported apart: the bot
+    asks one safety question there rather than refusing."""
+    from micare_bot.evaluate import evaluate, format_report
+
+    lines = [{"id": "a", "text": ZORBLAX, "intent": "symptom", "triage": "routine"},
+             {"id": "b", "text": "my chest hurts so bad right now", "intent": "symptom", "triage": "routine"},
+             {"id": "c", "text": "refill my lisinopril please", "intent": "refill", "triage": "routine"}]
+    report = evaluate(u.with_models(ALARM, None), lines)
+    assert report.over_triage == 2 and report.over_triage_asked == 1
+    assert report.to_dict()["triage"]["over_triage"]["asked_first"] == 1
+    assert "1 of them by the word model alone" in format_report(report)
