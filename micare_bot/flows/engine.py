@@ -52,7 +52,7 @@ _CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "ne
 _GENERIC_WORDS = frozenset(
     "i a an the my me have has got get need question questions quick health medical regarding about ask "
     "help advice concern concerns something thing some is it to for with of and or on can could would you "
-    "please hi hello hey want like just".split()
+    "please hi hello hey want like just symptom symptoms issue issues problem problems".split()
 )
 
 

@@ -54,6 +54,12 @@ class TestFilledFromOpening:
 
 
 class TestAsking:
+    def test_a_question_about_a_symptom_asks_which(self, chat, jordan):
+        """'I have a question about a symptom' names no symptom: it is asked, not filed as one."""
+        c = chat(jordan)
+        c.say("I have a question about a symptom")
+        assert c.state.intent == "symptom" and c.state.awaiting == "symptom"
+
     def test_a_time_named_after_whenever_is_kept(self, chat, jordan):
         """'whenever, mornings are better' is a wanted time, not 'no preference'."""
         c = chat(jordan)
