@@ -12,6 +12,7 @@ import yaml
 
 from .businesstime import BusinessCalendar, BusinessTimeError, ResponseTarget
 from .models import ClinicContext
+from .yamlfile import load_yaml
 
 
 class ClinicFileError(ValueError):
@@ -176,7 +177,7 @@ def _family(raw: Any, where: str) -> FamilySettings:
 
 def load_clinic_file(path: Path) -> ClinicSettings:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ClinicFileError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -12,6 +12,7 @@ import yaml
 from ..intents.lexicon import Lexicon, LexiconError
 from ..intents.phrases import PhraseIndex
 from ..models import INTENTS
+from ..yamlfile import load_yaml
 
 FLOWS_FILE = Path(__file__).parent / "data" / "flows.yaml"
 KINDS = frozenset({"text", "time", "enum", "medication", "pharmacy", "test"})
@@ -89,7 +90,7 @@ def _field(intent: str, raw: Mapping[str, Any], lexicon: Lexicon) -> FieldSpec:
 
 def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise LexiconError(f"{path}: {exc}") from exc
     flows: dict[str, FlowSpec] = {}

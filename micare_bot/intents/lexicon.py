@@ -19,6 +19,7 @@ from wordfreq import top_n_list
 from ..models import INTENTS
 from ..text import Analysed, Vocabulary, analyse, fold, raw_tokens
 from .phrases import PhraseIndex, TemplateError, expand
+from ..yamlfile import load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
 DATA_FILES = ("shorthand.yaml", "intents.yaml", "drugs.yaml", "fields.yaml", "triage.yaml", "learned.yaml")
@@ -88,7 +89,7 @@ def load_raw(extra_dirs: Sequence[Path] = ()) -> tuple[dict[str, Any], str]:
             text = path.read_text(encoding="utf-8")
             digest.update(text.encode())
             try:
-                loaded = yaml.safe_load(text) or {}
+                loaded = load_yaml(text) or {}
             except yaml.YAMLError as exc:
                 raise LexiconError(f"{path}: {exc}") from exc
             if not isinstance(loaded, dict):

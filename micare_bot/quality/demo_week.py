@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +25,7 @@ from ..gateway import Gateway
 from ..store import db
 from ..store.crypto import Keyring
 from ..store.schema import Account, Conversation
+from ..yamlfile import load_yaml
 from .queries import local_midnight
 
 SCRIPT = PACKAGE_DIR / "data" / "demo_week.yaml"
@@ -52,7 +52,7 @@ StaffAction = Callable[[str, str, dict[str, Any], datetime], Awaitable[None]]
 
 
 def load_script(path: Path = SCRIPT) -> list[dict[str, Any]]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     items = data["conversations"]
     for i, item in enumerate(items):
         if item.get("week") not in ("this", "previous") or not isinstance(item.get("say"), list):

@@ -93,6 +93,18 @@ def test_clinic_lexicon_extends_ours(capsys, tmp_path):
     assert json.loads(after)["intent"] == "refill"
 
 
+def test_a_repeated_key_in_a_clinic_file_is_refused_not_half_read(capsys, tmp_path):
+    """Two `6:` weights under one intent: plain YAML keeps the second and drops the first's
+    phrases without a word; the lexicon refuses the file and names the line."""
+    f = tmp_path / "u.jsonl"
+    f.write_text('{"id": "a", "text": "zorbulate my gizmo"}\n')
+    lex = tmp_path / "lexicon"
+    lex.mkdir()
+    (lex / "intents.yaml").write_text('intents:\n  refill:\n    6: ["zorbulate"]\n    6: ["frobnicate"]\n')
+    code, _, err = _run(capsys, "classify", "--lexicon-dir", str(lex), str(f))
+    assert code == 2 and "intents.yaml" in err and "appears twice" in err and "line 4" in err
+
+
 def test_chat_runs_a_conversation(capsys, monkeypatch):
     answers = iter(["refill my escitalopram", "me", "mail order", "yes", "n"])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
