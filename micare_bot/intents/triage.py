@@ -196,7 +196,7 @@ class Triage:
                 return False
             for scope in CLAUSE_SCOPES:
                 if scope in scopes and scope in cues:
-                    if "present" in cues:  # "the chest pain came back worse" is now, not a report
+                    if _present_outside(cues):  # "the chest pain came back worse" is now, not a report
                         continue
                     return False
             in_sentence = sentence_cues[sentence_of[c]]
@@ -371,6 +371,16 @@ class Triage:
 _BARE_NO = frozenset({"no", "nope", "nah", "none", "negative", "not", "never"})
 
 
+def _present_outside(cues: Mapping[str, list[Match[Any]]]) -> bool:
+    """A present cue that is not part of a history or records cue ("my dad just had
+    a heart attack last month" is one history cue; "just had" inside it is no present)."""
+    present = cues.get("present")
+    if not present:
+        return False
+    spans = [(m.start, m.end) for scope in CLAUSE_SCOPES for m in cues.get(scope, ())]
+    return any(not any(a <= p.start and p.end <= b for a, b in spans) for p in present)
+
+
 def _gap(a: Match[Any], b: Match[Any]) -> int:
     """Words strictly between two matches (0 when adjacent or overlapping)."""
     if b.start >= a.end:
@@ -536,6 +546,8 @@ def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | 
         after = folded[m.end():m.end() + 4]
         if re.match(r"\s*(mg|mcg|ml|lb|lbs|kg|mm|%|/|units|pounds|minutes|min|bpm|s\b)", after):
             continue
+        if re.match(r"\s*(?:-|to)?\s*(?:1[1-9]\d|[2-9]\d\d)\b", folded[m.end():m.end() + 9]):
+            continue  # the low end of a range no temperature reaches: "sugars running 110-140"
         value = float(text)
         decimal = "." in text
         if unit.startswith("c") or (35.0 <= value <= 43.0 and (decimal or unit) and has_context):
