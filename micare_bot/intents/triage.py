@@ -330,7 +330,7 @@ class Triage:
             found.add("days_3_plus")
         if has_digits:
             # readings are scoped like phrases: "fever of 104 last month, all better" is history
-            clauses = _clause_texts(folded)
+            clauses = message.analysed.clause_texts or _clause_texts(folded)  # kept by analyse
             scoped = len(clauses) == len(message.lattices)
             has_context = bool(_FEVER_CONTEXT_RE.search(folded))
             for c, text in enumerate(clauses):
