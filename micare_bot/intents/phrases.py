@@ -16,6 +16,7 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..text import phrase_stems
@@ -122,6 +123,7 @@ class PhraseIndex(Generic[T]):
         self._trie = _Node()
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
+        self._part_sets: list[frozenset[tuple[int, int]]] = []  # the same, for one C-level subset test
         self._shorthand = shorthand
         self.max_len = 0
 
@@ -171,6 +173,7 @@ class PhraseIndex(Generic[T]):
         pattern = len(self._gapped)
         self._gapped.append((len(parts), payload))
         self._parts.append(tuple((pattern, index) for index in range(len(parts))))
+        self._part_sets.append(frozenset(self._parts[-1]))
         for index, part in enumerate(parts):
             phrases = expand(part)
             if not phrases:
@@ -260,29 +263,22 @@ class PhraseIndex(Generic[T]):
         """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
         after the previous one ends; one match per pattern, from its earliest first part.
         Patterns come in the order the scan first met one of their parts."""
-        # each part's spans in scan order; the keys' order is the order parts were first met
-        slots: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for start, end, parts in segments:
-            span = (start, end)
-            for part in parts:
-                spans = slots.get(part)
-                if spans is None:
-                    slots[part] = [span]
-                else:
-                    spans.append(span)
+        # the parts met, in the order first met (a dict as an ordered set, built in C)
+        met = dict.fromkeys(chain.from_iterable(parts for _, _, parts in segments)).keys()
         tried: set[int] = set()
-        for pattern, _ in slots:
+        for pattern, _ in met:
             if pattern in tried:
                 continue
             tried.add(pattern)
             # most parts are common words whose other parts are absent
-            found = [slots.get(part) for part in self._parts[pattern]]
-            if None in found:
+            if not met >= self._part_sets[pattern]:
                 continue
-            for first_start, end in found[0]:  # type: ignore[union-attr]
+            found = [[(start, end) for start, end, parts in segments if part in parts]
+                     for part in self._parts[pattern]]
+            for first_start, end in found[0]:
                 for later in found[1:]:
                     # the nearest next part (the first found among equally near ones)
-                    nxt = [hit for hit in later if end <= hit[0] <= end + MAX_GAP]  # type: ignore[union-attr]
+                    nxt = [hit for hit in later if end <= hit[0] <= end + MAX_GAP]
                     if not nxt:
                         break
                     end = min(nxt, key=_start)[1]
