@@ -9,7 +9,7 @@ pipeline (without spelling correction) so both sides meet on the same stems.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
 
@@ -101,6 +101,7 @@ class Vocabulary:
         # an inflection of a domain word is spelt right too ("swabbed" is not "stabbed")
         self.known_stems = frozenset(stem(w) for w in self.domain)
         self.shorthand = dict(shorthand)
+        self._shorthand_words = frozenset(self.shorthand)
         self._by_length: dict[int, list[str]] = {}
         # sorted: a frozenset's order follows the hash seed, and extractOne breaks ties by
         # order, so "shoot" was corrected one way or another from run to run
@@ -124,13 +125,16 @@ class Vocabulary:
     def expand(self, tokens: Iterable[str]) -> list[str]:
         """Expand texting shorthand ("plz" -> "please", "rx" -> "prescription") and drop
         the hedges "kind of" / "sort of" ("lips are kinda gray" is "lips are gray")."""
-        out: list[str] = []
-        for tok in tokens:
-            repl = self.shorthand.get(tok)
-            if repl is None:
-                out.append(tok)
-            else:
-                out.extend(repl.split())
+        given = list(tokens)
+        out = given
+        if not self._shorthand_words.isdisjoint(given):  # most clauses have no shorthand: one set test
+            out = []
+            for tok in given:
+                repl = self.shorthand.get(tok)
+                if repl is None:
+                    out.append(tok)
+                else:
+                    out.extend(repl.split())
         if "of" in out:
             i = 1
             while i < len(out):
@@ -150,6 +154,9 @@ class Analysed:
     clauses: tuple[tuple[str, ...], ...]  # corrected words per clause
     stems: tuple[tuple[str, ...], ...]  # stems per clause
     sentence_of: tuple[int, ...]  # the sentence each clause belongs to
+    # the folded text of every clause with a token, kept for triage's number readings
+    # (it numbers clauses like this unless a clause lost all its words to "kind of")
+    clause_texts: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def all_stems(self) -> tuple[str, ...]:
@@ -165,16 +172,22 @@ def analyse(text: str, vocab: Vocabulary) -> Analysed:
     clauses: list[tuple[str, ...]] = []
     stems: list[tuple[str, ...]] = []
     sentence_of: list[int] = []
+    texts: list[str] = []
+    correct = vocab.correct
     for s, sentence in enumerate(split_sentences(folded)):
         for clause in split_clauses(sentence):
-            words = [vocab.correct(t) for t in vocab.expand(raw_tokens(clause))]
+            tokens = raw_tokens(clause)
+            if not tokens:
+                continue
+            texts.append(clause)
+            words = tuple(map(correct, vocab.expand(tokens)))  # map: no generator frame per word
             if not words:
                 continue
-            clauses.append(tuple(words))
-            stems.append(tuple(stem(w) for w in words))
+            clauses.append(words)
+            stems.append(tuple(map(stem, words)))
             sentence_of.append(s)
     return Analysed(text=text, folded=folded, clauses=tuple(clauses), stems=tuple(stems),
-                    sentence_of=tuple(sentence_of))
+                    sentence_of=tuple(sentence_of), clause_texts=tuple(texts))
 
 
 def phrase_stems(phrase: str, shorthand: Mapping[str, str] | None = None) -> tuple[str, ...]:

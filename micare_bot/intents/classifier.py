@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ..models import Classification
 from .lexicon import Lexicon, Message
+from .phrases import spans
 
 # Confidence = top / (top + runner-up + SMOOTHING): one explicit request alone
 # (weight 8) gives 0.8, two competing requests of the same weight about 0.44.
@@ -52,15 +53,15 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
     # "lab") are one piece of evidence, not three.
     best: dict[tuple[str, int, int, int], float] = {}
     seen: set[int] = set()
+    index = lexicon.intent_index
     for clause, lattice in enumerate(message.lattices):
-        for match in lexicon.intent_index.find(lattice):
-            phrase = match.payload
+        for start, end, phrase in spans(*index.scan(lattice)):
             if phrase.entry in seen:
                 continue
-            if phrase.intent in NEGATABLE and _negated(lattice, match.start):
+            if phrase.intent in NEGATABLE and _negated(lattice, start):
                 continue  # "no fever": an absent symptom is no evidence of a symptom question
             seen.add(phrase.entry)
-            key = (phrase.intent, clause, match.start, match.end)
+            key = (phrase.intent, clause, start, end)
             best[key] = max(best.get(key, 0.0), phrase.weight)
     found: dict[str, list[float]] = {}
     for (intent, *_), weight in best.items():

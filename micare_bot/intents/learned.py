@@ -42,7 +42,10 @@ def tokens(message: Message) -> list[list[str]]:
     as "chest".
     """
     out = []
-    for lattice in message.lattices:
+    for stems, lattice in zip(message.clauses, message.lattices):
+        if max(map(len, lattice), default=1) == 1:
+            out.append(list(stems))  # no drug or test name: the stems are the tokens
+            continue
         clause, i = [], 0
         while i < len(lattice):
             alts = lattice[i]
@@ -64,7 +67,7 @@ def features(message: Message) -> Counter[str]:
     counts: Counter[str] = Counter()
     for clause in tokens(message):
         counts.update(clause)
-        counts.update(f"{a}_{b}" for a, b in zip(clause, clause[1:]))
+        counts.update(map("_".join, zip(clause, clause[1:])))  # "a_b", without a generator frame
     return counts
 
 

@@ -16,6 +16,7 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from ..text import phrase_stems
@@ -105,8 +106,13 @@ class _Node:
         self.ends: tuple[list[Any], list[tuple[int, int]]] | None = None  # (payloads, parts)
 
 
-# A gapped pattern's part found in a clause: (start, end, (pattern, index)).
-_SegmentHit = tuple[int, int, tuple[int, int]]
+# Phrases that end at one trie node, found at one span: (start, end, their payloads).
+# The scan records one of these per node reached instead of one Match per payload (a
+# triage node often carries a dozen payloads); consumers that only read the spans can
+# skip building the Match objects altogether.
+Hit = tuple[int, int, Sequence[T]]
+# A gapped pattern's parts found at one span: (start, end, [(pattern, index), ...]).
+_SegmentHit = tuple[int, int, Sequence[tuple[int, int]]]
 
 
 class PhraseIndex(Generic[T]):
@@ -117,6 +123,7 @@ class PhraseIndex(Generic[T]):
         self._trie = _Node()
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
+        self._part_sets: list[frozenset[tuple[int, int]]] = []  # the same, for one C-level subset test
         self._shorthand = shorthand
         self.max_len = 0
 
@@ -166,6 +173,7 @@ class PhraseIndex(Generic[T]):
         pattern = len(self._gapped)
         self._gapped.append((len(parts), payload))
         self._parts.append(tuple((pattern, index) for index in range(len(parts))))
+        self._part_sets.append(frozenset(self._parts[-1]))
         for index, part in enumerate(parts):
             phrases = expand(part)
             if not phrases:
@@ -179,25 +187,32 @@ class PhraseIndex(Generic[T]):
     def find(self, lattice: Lattice) -> list[Match[T]]:
         """Every phrase occurrence in one clause: plain phrases in the order the scan meets
         them (by start, then end), then the gapped ones."""
-        found: list[Match[T]] = []
-        segments: list[_SegmentHit] = []
-        if not lattice or max(map(len, lattice)) == 1:
-            self._scan_plain([alts[0][0] for alts in lattice], found, segments)
-        else:
-            self._scan(lattice, found, segments)
-        if segments:
-            found.extend(self._chain(segments))
+        hits, gapped = self.scan(lattice)
+        found = [Match(start, end, payload) for start, end, payloads in hits for payload in payloads]
+        found.extend(gapped)
         return found
 
     def find_tokens(self, tokens: Sequence[str]) -> list[Match[T]]:
-        found: list[Match[T]] = []
+        hits: list[Hit[T]] = []
         segments: list[_SegmentHit] = []
-        self._scan_plain(tokens, found, segments)
+        self._scan_plain(tokens, hits, segments)
+        found = [Match(start, end, payload) for start, end, payloads in hits for payload in payloads]
         if segments:
             found.extend(self._chain(segments))
         return found
 
-    def _scan_plain(self, tokens: Sequence[str], found: list[Match[T]],
+    def scan(self, lattice: Lattice) -> tuple[list[Hit[T]], list[Match[T]]]:
+        """`find` before the plain phrases are unpacked: their hits grouped by span (each
+        span's payloads in `find` order), and the gapped matches."""
+        hits: list[Hit[T]] = []
+        segments: list[_SegmentHit] = []
+        if not lattice or max(map(len, lattice)) == 1:
+            self._scan_plain([alts[0][0] for alts in lattice], hits, segments)
+        else:
+            self._scan(lattice, hits, segments)
+        return hits, list(self._chain(segments)) if segments else []
+
+    def _scan_plain(self, tokens: Sequence[str], hits: list[Hit[T]],
                     segments: list[_SegmentHit]) -> None:
         """The common case, no drug or test names: one trie walk from each start."""
         root = self._trie.children
@@ -210,15 +225,15 @@ class PhraseIndex(Generic[T]):
                 ends = node.ends
                 if ends is not None:
                     direct, gapped = ends
-                    for payload in direct:
-                        found.append(Match(start, pos, payload))
-                    for segment in gapped:
-                        segments.append((start, pos, segment))
+                    if direct:
+                        hits.append((start, pos, direct))
+                    if gapped:
+                        segments.append((start, pos, gapped))
                 if pos >= n:
                     break
                 node = node.children.get(tokens[pos])
 
-    def _scan(self, lattice: Lattice, found: list[Match[T]], segments: list[_SegmentHit]) -> None:
+    def _scan(self, lattice: Lattice, hits: list[Hit[T]], segments: list[_SegmentHit]) -> None:
         """A lattice with alternatives: from each start, grow every path through the trie."""
         root = self._trie
         n = len(lattice)
@@ -237,10 +252,10 @@ class PhraseIndex(Generic[T]):
                         ends = child.ends
                         if ends is not None:
                             direct, gapped = ends
-                            for payload in direct:
-                                found.append(Match(start, end, payload))
-                            for segment in gapped:
-                                segments.append((start, end, segment))
+                            if direct:
+                                hits.append((start, end, direct))
+                            if gapped:
+                                segments.append((start, end, gapped))
                         grown.append((child, end))
                 frontier = grown
 
@@ -248,20 +263,20 @@ class PhraseIndex(Generic[T]):
         """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
         after the previous one ends; one match per pattern, from its earliest first part.
         Patterns come in the order the scan first met one of their parts."""
-        # most parts are common words whose other parts are absent: rule those patterns
-        # out with one set look-up per part before gathering any hits
-        present = {part for _, _, part in segments}
+        # the parts met, in the order first met (a dict as an ordered set, built in C)
+        met = dict.fromkeys(chain.from_iterable(parts for _, _, parts in segments)).keys()
         tried: set[int] = set()
-        for _, _, (pattern, _) in segments:
+        for pattern, _ in met:
             if pattern in tried:
                 continue
             tried.add(pattern)
-            parts = self._parts[pattern]
-            if not present.issuperset(parts):
+            # most parts are common words whose other parts are absent
+            if not met >= self._part_sets[pattern]:
                 continue
-            slots = [[(start, end) for start, end, seen in segments if seen == part] for part in parts]
-            for first_start, end in slots[0]:
-                for later in slots[1:]:
+            found = [[(start, end) for start, end, parts in segments if part in parts]
+                     for part in self._parts[pattern]]
+            for first_start, end in found[0]:
+                for later in found[1:]:
                     # the nearest next part (the first found among equally near ones)
                     nxt = [hit for hit in later if end <= hit[0] <= end + MAX_GAP]
                     if not nxt:
@@ -270,6 +285,15 @@ class PhraseIndex(Generic[T]):
                 else:
                     yield Match(first_start, end, self._gapped[pattern][1])
                     break
+
+
+def spans(hits: Sequence[Hit[T]], gapped: Sequence[Match[T]]) -> Iterator[tuple[int, int, T]]:
+    """(start, end, payload) of every match `scan` found, in `find` order, without
+    building a Match per payload."""
+    for start, end, payloads in hits:
+        for payload in payloads:
+            yield start, end, payload
+    yield from gapped
 
 
 def _start(hit: tuple[int, int]) -> int:

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from ..models import TriageResult
 from ..text import raw_tokens, split_clauses, split_sentences
 from .lexicon import Lexicon, LexiconError, Message
-from .phrases import Match, PhraseIndex, TemplateError
+from .phrases import PhraseIndex, TemplateError, spans
 
 SCOPES = ("negation", "history", "educational", "conditional", "records", "resolved")
 CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
@@ -45,9 +45,15 @@ class Rule:
     has_unless_message: bool = False
 
 
+# Spans are plain (start, end) tuples and a rule's hits plain (clause, start, end, payload)
+# tuples: a message has dozens of them, and a Match would cost a Python-level __new__ each.
+_Span = tuple[int, int]
+_RuleHit = tuple[int, int, int, tuple[Any, ...]]
+
+
 @dataclass
 class _ClauseScan:
-    cues: dict[str, list[Match[str]]] = field(default_factory=dict)
+    cues: dict[str, list[_Span]] = field(default_factory=dict)
 
 
 class Triage:
@@ -170,19 +176,18 @@ class Triage:
     def assess(self, message: Message) -> TriageResult:
         """The most urgent level any unscoped red flag in the message calls for."""
         scans: list[_ClauseScan] = []
-        rule_hits: dict[int, list[tuple[int, Match[Any]]]] = {}
+        rule_hits: dict[int, list[_RuleHit]] = {}
         feature_hits: list[tuple[int, int, str]] = []
         for c, lattice in enumerate(message.lattices):
             scan = _ClauseScan()
-            for m in self.index.find(lattice):
-                payload = m.payload
+            for start, end, payload in spans(*self.index.scan(lattice)):
                 tag = payload[0]
                 if tag == "r":
-                    rule_hits.setdefault(payload[1], []).append((c, m))
+                    rule_hits.setdefault(payload[1], []).append((c, start, end, payload))
                 elif tag == "c":
-                    scan.cues.setdefault(payload[1], []).append(m)
+                    scan.cues.setdefault(payload[1], []).append((start, end))
                 else:
-                    feature_hits.append((c, m.start, payload[1]))
+                    feature_hits.append((c, start, payload[1]))
             scans.append(scan)
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
@@ -227,22 +232,38 @@ class Triage:
                 return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
-    def _rule_fires(self, rule: Rule, hits: list[tuple[int, Match[Any]]],
+    def _rule_fires(self, rule: Rule, hits: list[_RuleHit],
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
-        if rule.has_requires and not any(m.payload[2] == "requires" for _, m in hits):
+        # the hits sorted by kind in one pass (each kind's in scan order)
+        phrases: list[tuple[int, int]] = []
+        grouped: list[tuple[int, int, _Span]] = []
+        unless_clauses: set[int] = set()
+        required = vetoed = False
+        for c, start, end, payload in hits:
+            kind = payload[2]
+            if kind == "phrase":
+                phrases.append((c, start))
+            elif kind == "group":
+                grouped.append((c, payload[3], (start, end)))
+            elif kind == "requires":
+                required = True
+            elif kind == "unless":
+                unless_clauses.add(c)
+            else:  # unless_message
+                vetoed = True
+        if rule.has_requires and not required:
             return False
-        if rule.has_unless_message and any(m.payload[2] == "unless_message" for _, m in hits):
+        if rule.has_unless_message and vetoed:
             return False
-        unless_clauses = {c for c, m in hits if m.payload[2] == "unless"}
         if rule.has_phrases:
-            for c, m in hits:
-                if m.payload[2] == "phrase" and c not in unless_clauses and live(c, m.start, rule.scopes):
+            for c, start in phrases:
+                if c not in unless_clauses and live(c, start, rule.scopes):
                     return True
         if rule.groups:
-            by_clause: dict[int, dict[int, list[Match[Any]]]] = {}
-            for c, m in hits:
-                if m.payload[2] == "group" and c not in unless_clauses:
-                    by_clause.setdefault(c, {}).setdefault(m.payload[3], []).append(m)
+            by_clause: dict[int, dict[int, list[_Span]]] = {}
+            for c, g, span in grouped:
+                if c not in unless_clauses:
+                    by_clause.setdefault(c, {}).setdefault(g, []).append(span)
             for c, groups in by_clause.items():
                 if len(groups) == rule.groups and self._near(c, groups, rule, live):
                     return True
@@ -250,7 +271,7 @@ class Triage:
             return all(name in features for name in rule.all_features)
         return False
 
-    def _near(self, c: int, groups: dict[int, list[Match[Any]]], rule: Rule, live) -> bool:  # type: ignore[no-untyped-def]
+    def _near(self, c: int, groups: dict[int, list[_Span]], rule: Rule, live) -> bool:  # type: ignore[no-untyped-def]
         """Every group within `window` words of the first group's mention, and live."""
         for anchor in groups[0]:
             span = anchor
@@ -259,9 +280,9 @@ class Triage:
                 if not close:
                     break
                 best = min(close, key=lambda m: _gap(span, m))
-                span = Match(min(span.start, best.start), max(span.end, best.end), None)
+                span = (min(span[0], best[0]), max(span[1], best[1]))
             else:
-                if live(c, span.start, rule.scopes):
+                if live(c, span[0], rule.scopes):
                     return True
         return False
 
@@ -309,7 +330,7 @@ class Triage:
             found.add("days_3_plus")
         if has_digits:
             # readings are scoped like phrases: "fever of 104 last month, all better" is history
-            clauses = _clause_texts(folded)
+            clauses = message.analysed.clause_texts or _clause_texts(folded)  # kept by analyse
             scoped = len(clauses) == len(message.lattices)
             has_context = bool(_FEVER_CONTEXT_RE.search(folded))
             for c, text in enumerate(clauses):
@@ -359,10 +380,10 @@ class Triage:
 
     def _negated(self, scan: _ClauseScan, start: int) -> bool:
         pseudo = scan.cues.get("pseudo_negation", [])
-        for cue in scan.cues.get("negation", []):
-            if cue.end > start or start - cue.end > self.negation_window:
+        for cue_start, cue_end in scan.cues.get("negation", []):
+            if cue_end > start or start - cue_end > self.negation_window:
                 continue
-            if any(p.start <= cue.start < p.end for p in pseudo):
+            if any(p_start <= cue_start < p_end for p_start, p_end in pseudo):
                 continue
             return True
         return False
@@ -371,22 +392,22 @@ class Triage:
 _BARE_NO = frozenset({"no", "nope", "nah", "none", "negative", "not", "never"})
 
 
-def _present_outside(cues: Mapping[str, list[Match[Any]]]) -> bool:
+def _present_outside(cues: Mapping[str, list[_Span]]) -> bool:
     """A present cue that is not part of a history or records cue ("my dad just had
     a heart attack last month" is one history cue; "just had" inside it is no present)."""
     present = cues.get("present")
     if not present:
         return False
-    spans = [(m.start, m.end) for scope in CLAUSE_SCOPES for m in cues.get(scope, ())]
-    return any(not any(a <= p.start and p.end <= b for a, b in spans) for p in present)
+    spans = [span for scope in CLAUSE_SCOPES for span in cues.get(scope, ())]
+    return any(not any(a <= p0 and p1 <= b for a, b in spans) for p0, p1 in present)
 
 
-def _gap(a: Match[Any], b: Match[Any]) -> int:
-    """Words strictly between two matches (0 when adjacent or overlapping)."""
-    if b.start >= a.end:
-        return b.start - a.end
-    if a.start >= b.end:
-        return a.start - b.end
+def _gap(a: _Span, b: _Span) -> int:
+    """Words strictly between two spans (0 when adjacent or overlapping)."""
+    if b[0] >= a[1]:
+        return b[0] - a[1]
+    if a[0] >= b[1]:
+        return a[0] - b[1]
     return 0
 
 
