@@ -44,6 +44,7 @@ _CANCEL_FILLER = frozenset(
     "thank thanks you can we let us do everyth whole and".split()
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
+_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?)\s+(?:on |in |by |at |the )?")
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
 _CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav",
                                   "no", "not", "anymor", "need", "nevermind"}
@@ -459,6 +460,9 @@ class Engine:
             if len(tail) < 2:
                 return None
             message = self.u.message(tail[1])
+        found = extract.time_words(message, t.now.date(), "future")
+        if found and re.search(_DEADLINE_RE.pattern + re.escape(found.words.split()[0]), message.analysed.folded):
+            return None  # "my profile expires next week": the deadline, not when they want to come
         return self._extract(spec, t, message, answering=False)
 
     def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
@@ -473,6 +477,8 @@ class Engine:
             if found and not answering:
                 if spec.direction == "past" and found.time_of_day_only:
                     return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
+                if not spec.durations and found.kinds == ("for_n",):
+                    return None
                 return extract.typed_time(self.lexicon, message, found), parsed
             # "whenever, mornings are better" names a time despite its "whenever" (which
             # the time reader takes for "soon")
@@ -516,7 +522,7 @@ class Engine:
             return None
         # free text
         if answering and not self._knows_not(message):
-            if spec.none and self._only(message, "none"):
+            if spec.none and self._means_none(message):
                 return spec.none, None
             return extract.clean_answer(message.text), None
         return None
@@ -524,7 +530,7 @@ class Engine:
     def _answer_field(self, t: _Turn, spec: FieldSpec) -> None:
         st = t.state
         value = self._extract(spec, t, t.message, answering=True)
-        if value is None and spec.none and self._only(t.message, "none"):
+        if value is None and spec.none and self._means_none(t.message):
             value = (spec.none, None)
         if value is None and spec.unknown is not None and self._knows_not(t.message):
             value = self._stand_in(st, spec.unknown)
@@ -779,6 +785,10 @@ class Engine:
 
     def _knows_not(self, message: Message) -> bool:
         return extract.has_cue(self.lexicon, "unknown", message) and len(message.analysed.all_stems) <= 8
+
+    def _means_none(self, message: Message) -> bool:
+        """"Nothing yet", but not "nothing yet, just washed it with soap" (that is something)."""
+        return self._only(message, "none") and not self._has(self.flows.self_care_words, message)
 
     def _only(self, message: Message, cue: str) -> bool:
         return extract.has_cue(self.lexicon, cue, message) and len(message.analysed.all_stems) <= 6

@@ -32,6 +32,8 @@ class FieldSpec:
     quick_replies: tuple[str, ...] = ()
     # whether the learned triage model reads the answer too (the rules always do)
     second_opinion: bool = True
+    # whether "for two weeks" in an opening fills it (an onset, yes; a test's date, no)
+    durations: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def _field(intent: str, raw: Mapping[str, Any], lexicon: Lexicon) -> FieldSpec:
         fallback=raw.get("fallback"),
         quick_replies=tuple(raw.get("quick_replies") or ()),
         second_opinion=bool(raw.get("second_opinion", kind == "text")),
+        durations=bool(raw.get("durations", True)),
     )
 
 

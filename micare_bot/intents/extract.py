@@ -160,6 +160,9 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
         return MedicationMatch(by_class[0])
     if len(by_class) > 1:
         return MedicationMatch(None, tuple(by_class))
+    in_form = _only_in_form(lexicon, message, medications) if not (named or class_generics) else None
+    if in_form:
+        return MedicationMatch(in_form)  # "my inhaler", "the eye drops": the list's only one
     if named:
         c, m = named[0]
         typed = _words(message, c, m.start, m.end)
@@ -183,6 +186,16 @@ def _by_form(lexicon: Lexicon, message: Message, entries: list[str]) -> list[str
             if kept:
                 return kept
     return entries
+
+
+def _only_in_form(lexicon: Lexicon, message: Message, medications: Sequence[str]) -> str | None:
+    """The one list entry in the dosage form the words name, if exactly one is."""
+    said = {w for clause in message.words for w in clause}
+    for words, listed in lexicon.drug_forms:
+        if said & words:
+            kept = [e for e in medications if set(raw_tokens(fold(e))) & listed]
+            return kept[0] if len(kept) == 1 else None
+    return None
 
 
 def _fuzzy_entries(message: Message, medications: Sequence[str]) -> list[str]:

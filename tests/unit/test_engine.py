@@ -640,3 +640,50 @@ class TestSafetyQuestion:
         c.say("start over")
         r = c.say("I need an appointment about the glorbin thoughts I keep having")
         assert r.state.awaiting == "safety" and "thoughts of ending your life" in c.text
+
+
+class TestAnswersInTheirOwnWords:
+    """Answers from the blind conversation scripts of round 9, each once misread."""
+
+    def test_resetting_a_login_is_not_start_over(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I can't log into the patient portal, it says my password expired")
+        r = c.say("Please have someone call me about resetting my login. Phone is best.")
+        assert r.state.intent == "other" and "resetting my login" in r.state.fields.get("message", "")
+
+    def test_dont_worry_about_it_cancels(self, chat, jordan):
+        c = chat(jordan)
+        c.say("Can I get my lab results?")
+        r = c.say("you know what, don't worry about it, the doctor is calling me Friday anyway")
+        assert any(isinstance(e, Cancelled) for e in r.effects)
+
+    def test_the_reason_against_a_visit_type_is_not_a_choice(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I need an appointment about my memory, mornings please")
+        c.say("in person, I'm no good with the video")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    def test_nothing_yet_but_something_is_kept(self, chat, jordan):
+        c = chat(jordan)
+        for text in ("my arm has a rash", "yesterday", "mild"):
+            c.say(text)
+        c.say("nothing yet, just washed it with soap")
+        assert "soap" in c.state.fields["self_care"]
+
+    def test_how_long_a_test_ran_is_not_when(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("Did the results from my heart monitor come in? The one I wore for two weeks.")
+        assert r.state.awaiting == "test_date" and "monitor" in r.state.fields["test"]
+
+    def test_a_deadline_is_not_the_wanted_time(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("I need an appointment, my profile for my knee expires next week and I need it renewed")
+        assert r.state.awaiting == "preferred_time"
+
+    def test_a_message_to_the_pcm_is_the_message_flow(self, chat, jordan):
+        """'Send a message to my PCM' is not a visit; what the message says is screened."""
+        c = chat(jordan)
+        r = c.say("I want to send a message to my PCM")
+        assert r.state.intent == "other" and r.state.awaiting == "message"
+        r = c.say("tell her I have decided to end my life this weekend")
+        assert r.effects and r.effects[0].level == "crisis"

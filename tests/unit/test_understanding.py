@@ -189,6 +189,17 @@ class TestMedication:
         both = extract.medication(u.lexicon, u.message("my diabetes meds"), meds)
         assert both is not None and both.value is None and len(both.candidates) == 2
 
+    def test_the_lists_only_entry_in_a_form(self, u):
+        """'my eye drops', 'my inhaler': the one entry in that form; a class named but not on
+        the list is not another drug's form ('blood pressure pill' is not the metformin)."""
+        meds = ("Latanoprost 0.005% eye drops", "Metformin 500 mg tablet", "Albuterol HFA inhaler")
+        for text, entry in (("the eye drops for my glaucoma", meds[0]), ("my eye drops", meds[0]),
+                            ("refill my inhaler please", meds[2])):
+            match = extract.medication(u.lexicon, u.message(text), meds)
+            assert match is not None and match.value == entry, text
+        bp = extract.medication(u.lexicon, u.message("refill my blood pressure pill"), meds)
+        assert bp is not None and bp.value is None
+
     def test_combination_entry(self, u):
         meds = ("Bupropion XL 150 mg tablet", "Norgestimate-ethinyl estradiol 0.25/0.035 mg tablet")
         match = extract.medication(u.lexicon, u.message("my birth control"), meds)
