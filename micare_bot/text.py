@@ -9,6 +9,7 @@ pipeline (without spelling correction) so both sides meet on the same stems.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
@@ -50,8 +51,10 @@ _OVERDOSED_RE = re.compile(r"\bo\.?d'?e?d\b(?<!\bodd)|\bo\.d\.\b")
 
 
 def fold(text: str) -> str:
-    """Lower-case, expand contractions, drop the remaining apostrophes inside words."""
+    """Lower-case, drop accents, expand contractions, drop the remaining apostrophes inside words."""
     text = text.translate(_APOSTROPHES).lower()
+    if not text.isascii():  # accents off: "vómito" and "vomito", "pañal" and "panal" meet
+        text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
     if "od" in text or "o.d" in text:  # in every match
         text = _OVERDOSED_RE.sub("overdosed", text)  # "od'd", "oded", "o.d."
     if "'" in text:
