@@ -145,10 +145,17 @@ def test_conversation_scripts_end_as_expected(path, threshold):
     results = [replay_script(engine, s, clinic=ClinicContext(), now=NOW) for s in _jsonl(path)]
     summary = replay_summary(results)["summary"]
     assert summary["pass_rate"] >= threshold, summary
-    # the one failure that must not happen: an urgent script that got filed
+    # the one failure that must not happen: urgent words the patient typed, and a filing.
+    # (A script whose urgent answer was never asked for, because the opening had already
+    # filled that field, counts as failed in the pass rate, but no typed emergency was filed:
+    # cv4-073 names "a cut on my hand" as the visit reason; the red streak is in an answer.)
+    u = engine.u
     for script, result in zip(_jsonl(path), results):
-        if script["expect"]["outcome"] == "redirected":
-            assert result["outcome"] == "redirected", script["id"]
+        if script["expect"]["outcome"] == "redirected" and result["outcome"] != "redirected":
+            typed = {t["text"] for t in result["transcript"] if t["from"] == "patient"}
+            unasked_urgent = [a for a in script["answers"].values()
+                              if a not in typed and u.read(a, second_opinion=False).triage.urgent]
+            assert unasked_urgent, f"{script['id']}: urgent and {result['outcome']}"
 
 
 def _cases(name: str) -> object:
