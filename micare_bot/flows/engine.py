@@ -44,7 +44,9 @@ _CANCEL_FILLER = frozenset(
     "thank thanks you can we let us do everyth whole and".split()
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
-_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?)\s+(?:on |in |by |at |the )?")
+# the word after "expires", and after "expires on|in|by": a time there is a deadline
+_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?)\s+(\S+)(?:\s+(\S+))?")
+_DEADLINE_LINKS = frozenset({"on", "in", "by", "at", "the"})
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
 _CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav",
                                   "no", "not", "anymor", "need", "nevermind"}
@@ -163,7 +165,7 @@ class Engine:
         st.safety = {"level": level, "text": t.text, "resume": st.awaiting or ""}
         st.awaiting = SAFETY
         t.replies.append(Reply(self.prompts.render(f"safety_{level}", clinic=t.clinic),
-                               tuple(self.flows.safety_replies)))
+                               self.flows.safety_replies))
 
     def _answer_safety(self, t: _Turn) -> None:
         st = t.state
@@ -461,9 +463,15 @@ class Engine:
                 return None
             message = self.u.message(tail[1])
         found = extract.time_words(message, t.now.date(), "future")
-        if found and re.search(_DEADLINE_RE.pattern + re.escape(found.words.split()[0]), message.analysed.folded):
+        if found and self._deadline(found.words.split()[0], message.analysed.folded):
             return None  # "my profile expires next week": the deadline, not when they want to come
         return self._extract(spec, t, message, answering=False)
+
+    @staticmethod
+    def _deadline(first_word: str, folded: str) -> bool:
+        """Whether time words starting with `first_word` follow "expires (on|in|by)"."""
+        return any(first_word == nxt or (nxt in _DEADLINE_LINKS and first_word == after)
+                   for nxt, after in _DEADLINE_RE.findall(folded))
 
     def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
         """(value, parsed) the words give for a field, or None."""

@@ -179,23 +179,29 @@ def _by_form(lexicon: Lexicon, message: Message, entries: list[str]) -> list[str
     or none is in that form."""
     if len(entries) < 2:
         return entries
-    said = {w for clause in message.words for w in clause}
-    for words, listed in lexicon.drug_forms:
-        if said & words:
-            kept = [e for e in entries if set(raw_tokens(fold(e))) & listed]
-            if kept:
-                return kept
+    for listed in _forms_said(lexicon, message):
+        kept = _in_form(entries, listed)
+        if kept:
+            return kept
     return entries
 
 
 def _only_in_form(lexicon: Lexicon, message: Message, medications: Sequence[str]) -> str | None:
     """The one list entry in the dosage form the words name, if exactly one is."""
-    said = {w for clause in message.words for w in clause}
-    for words, listed in lexicon.drug_forms:
-        if said & words:
-            kept = [e for e in medications if set(raw_tokens(fold(e))) & listed]
-            return kept[0] if len(kept) == 1 else None
+    for listed in _forms_said(lexicon, message):
+        kept = _in_form(medications, listed)
+        return kept[0] if len(kept) == 1 else None
     return None
+
+
+def _forms_said(lexicon: Lexicon, message: Message) -> Iterable[frozenset[str]]:
+    """How list entries spell each dosage form the patient's words name, in data order."""
+    said = {w for clause in message.words for w in clause}
+    return (listed for words, listed in lexicon.drug_forms if said & words)
+
+
+def _in_form(entries: Sequence[str], listed: frozenset[str]) -> list[str]:
+    return [e for e in entries if set(raw_tokens(fold(e))) & listed]
 
 
 def _fuzzy_entries(message: Message, medications: Sequence[str]) -> list[str]:
