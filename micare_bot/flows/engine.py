@@ -16,6 +16,7 @@ from datetime import datetime
 from ..intents import CLARIFY_BELOW, LEARNED_RULE, Reading, Understanding
 from ..intents import extract
 from ..intents.lexicon import Message
+from ..text import fold
 from ..models import (
     INTENTS,
     Cancelled,
@@ -86,6 +87,22 @@ def _mail_order(words: str) -> str:
 def _content_words(message: Message) -> int:
     """Words that say something beyond "I have a question" (stems of the message)."""
     return sum(1 for w in message.analysed.all_words if w not in _GENERIC_WORDS and not w.isdigit())
+
+
+# "can I book Ruby a sick visit?": a visit for being sick says what kind of visit, not what is wrong
+_SICK_VISIT_WORDS = frozenset(
+    "book booking schedule make set up visit visits appointment appt appointments sick ill unwell seen see "
+    "doctor dr pcm come in get today tomorrow asap soon possible sometime slot open opening spot same day "
+    "walk acute sickcall call need needs needed was wondering wants "
+    "son daughter kid kids child children baby toddler boy girl husband wife spouse him her them us we our his their "
+    "one little".split()
+)
+
+
+def _says_what_is_wrong(message: Message, patient: PatientContext) -> bool:
+    names = {fold(d.name.split()[0]) for d in patient.dependents if d.name}
+    return any(w not in _GENERIC_WORDS and w not in _SICK_VISIT_WORDS and w not in names and not w.isdigit()
+               for w in message.analysed.all_words)
 
 
 @dataclass
@@ -425,7 +442,8 @@ class Engine:
     def _from_opening(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
         mode = spec.from_opening
         if mode == "reason":
-            if self._has(self.flows.reason_words, message) or self._intent_score(message, "symptom") > 0:
+            if self._has(self.flows.reason_words, message) or (
+                    self._intent_score(message, "symptom") > 0 and _says_what_is_wrong(message, t.patient)):
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "symptom":
@@ -434,7 +452,8 @@ class Engine:
             return None
         if mode == "self_care":
             for c, lattice in enumerate(message.lattices):
-                if any(True for _ in self.flows.self_care_words.find(lattice)):
+                if (any(True for _ in self.flows.self_care_words.find(lattice))
+                        and not any(True for _ in self.flows.self_care_asked.find(lattice))):
                     return " ".join(message.words[c]), None
             return None
         if mode == "severity":

@@ -60,6 +60,7 @@ class Flows:
     menu: PhraseIndex[str]
     reason_words: PhraseIndex[bool]
     self_care_words: PhraseIndex[bool]
+    self_care_asked: PhraseIndex[bool]
     safety_replies: tuple[str, ...] = ("Yes", "No", "I'm not sure")
 
     def label_value(self, field: str, value: str) -> str:
@@ -116,7 +117,7 @@ def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
     for intent, templates in (control_raw.get("menu") or {}).items():
         menu.add_all(templates, str(intent))
     cue_lists: dict[str, PhraseIndex[bool]] = {}
-    for name in ("reason_words", "self_care_words"):
+    for name in ("reason_words", "self_care_words", "self_care_asked"):
         index = PhraseIndex(lexicon.shorthand)
         index.add_all(raw.get(name) or [], True)
         cue_lists[name] = index
@@ -134,6 +135,7 @@ def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
         menu=menu,
         reason_words=cue_lists["reason_words"],
         self_care_words=cue_lists["self_care_words"],
+        self_care_asked=cue_lists["self_care_asked"],
         safety_replies=tuple(str(r) for r in raw.get("safety_replies") or Flows.safety_replies),
     )
 

@@ -308,10 +308,10 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
         return None
     c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
     words = message.words[c]
-    start = m.start
-    while start > 0 and words[start - 1] in _TEST_QUALIFIERS and m.start - start < 2:
+    start, end = _joined(m.start, m.end, [hit for clause, hit in found if clause == c], words)
+    first = start
+    while start > 0 and words[start - 1] in _TEST_QUALIFIERS and first - start < 2:
         start -= 1
-    end = m.end
     while end < len(words) and end - m.end < 2 and words[end] in _TEST_NOUNS:
         end += 1  # "kidney function labs", "thyroid panel test"
     # "x-ray of my left foot", "bloodwork to check her iron"
@@ -319,6 +319,26 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     if tail and not _not_a_test_part(tail.group(0).split()[-1]):
         return as_typed(lexicon, message.text, [*words[start:end], *tail.group(0).split()])
     return as_typed(lexicon, message.text, words[start:end])
+
+
+def _joined(start: int, end: int, hits: Sequence[Match], words: Sequence[str]) -> tuple[int, int]:
+    """The span grown by the test names that touch it or follow an "and": "DEXA bone scan"
+    is one test named twice, "A1c and lipid panel" two asked about together."""
+    def touches(hit: Match) -> bool:
+        return (hit.start <= end and hit.end >= start
+                or hit.start == end + 1 and words[end] in _TEST_JOINERS
+                or hit.end + 1 == start and words[hit.end] in _TEST_JOINERS)
+
+    grown = True
+    while grown:
+        grown = False
+        for hit in hits:
+            if touches(hit) and (hit.start < start or hit.end > end):
+                start, end, grown = min(start, hit.start), max(end, hit.end), True
+    return start, end
+
+
+_TEST_JOINERS = frozenset(("and", "plus", "&"))
 
 
 def _not_a_test_part(word: str) -> bool:

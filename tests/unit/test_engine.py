@@ -374,6 +374,34 @@ class TestNoJunkFromOpenings:
         c.say("I'm waiting on results of a hearing test for my son")
         assert c.state.fields["test"] == "hearing test"
 
+    def test_two_names_for_one_test_are_kept_together(self, chat, jordan):
+        """'my DEXA bone scan' files 'DEXA bone scan', and 'A1c and lipid panel' both tests."""
+        c = chat(jordan)
+        c.say("I had my DEXA bone scan on March 3rd. Are the results in?")
+        assert c.state.fields["test"] == "DEXA bone scan"
+        c = chat(jordan)
+        c.say("are my A1c and lipid panel from Tuesday back yet")
+        assert c.state.fields["test"] == "A1c and lipid panel"
+
+    def test_a_question_about_taking_a_medicine_is_not_self_care(self, chat, jordan):
+        """'Is it ok to take Benadryl with my trazodone?' asks; 'what have you tried?' is still asked."""
+        c = chat(jordan)
+        c.say("Is it ok to take Benadryl with my trazodone? I'm having trouble sleeping.")
+        assert "self_care" not in c.state.fields
+        c = chat(jordan)
+        c.say("My back has been sore since Saturday, I took ibuprofen and it did not help")
+        assert "ibuprofen" in c.state.fields["self_care"]
+
+    def test_a_sick_visit_asks_what_is_wrong(self, chat, maria):
+        """'Can I book Sophie a sick visit?' says the kind of visit, not its reason: the reason is asked."""
+        c = chat(maria)
+        c.say("Can I book Sophie a sick visit?")
+        assert c.state.fields["patient"] == "Sophie"
+        assert c.state.awaiting == "reason"
+        c = chat(maria)
+        c.say("Can I book Sophie a sick visit for her ear infection?")
+        assert "ear infection" in c.state.fields["reason"]
+
 
 class TestReadBackSaysWhatWasSaid:
     def test_dont_know_to_clarify_is_not_part_of_the_symptom(self, chat, maria):
@@ -656,6 +684,13 @@ class TestAnswersInTheirOwnWords:
         c.say("Can I get my lab results?")
         r = c.say("you know what, don't worry about it, the doctor is calling me Friday anyway")
         assert any(isinstance(e, Cancelled) for e in r.effects)
+
+    def test_any_day_is_the_time_not_the_visit_type(self, chat, jordan):
+        """'A phone call is fine, any day next week after lunch': phone, and the day is open."""
+        c = chat(jordan)
+        c.say("I'd like a follow up about my diabetes numbers. A phone call is fine, any day next week after lunch.")
+        assert c.state.fields["visit_type"] == "phone"
+        assert "next week" in c.state.fields["preferred_time"]
 
     def test_the_reason_against_a_visit_type_is_not_a_choice(self, chat, jordan):
         c = chat(jordan)
