@@ -29,6 +29,7 @@ COMPUTED_FEATURES = (
     "infant_under_3_months", "fever_100_4", "fever_102", "fever_103", "days_3_plus",
     "glucose_300", "glucose_under_55", "pill_count_10", "bp_180", "pulse_abnormal",
     "gestation_weeks", "infant_under_6_months", "bp_160", "spo2_low", "fever_101",
+    "bp_140",
 )
 
 
@@ -87,6 +88,12 @@ class Triage:
                     raise LexiconError(f"triage.yaml: feature {name} names unknown feature {ref}")
             self.feature_alias[name] = refs
             self.index.add_all([t for t in templates if not t.startswith("@")], ("f", name))
+        # `feature_except`: a feature's mention inside one of these is no mention ("blood" in
+        # "pregnancy blood test" is no bleeding); the clause's other mentions still count
+        for name, templates in (data.get("feature_except") or {}).items():
+            if name not in features:
+                raise LexiconError(f"triage.yaml: feature_except names unknown feature {name}")
+            self.index.add_all(templates, ("x", name))
 
         # aliases in dependency order, so one pass resolves chains of references
         self.alias_order: list[tuple[str, tuple[str, ...]]] = []
@@ -150,6 +157,9 @@ class Triage:
         requires = raw.get("requires_any") or []
         self.index.add_all(requires, ("r", i, "requires", 0))
         self.index.add_all(raw.get("unless") or [], ("r", i, "unless", 0))
+        # `except`: a mention inside one of these is voided, only that mention: "school is
+        # killing him" is no threat, yet "... and I want to kill him" in the clause still is
+        self.index.add_all(raw.get("except") or [], ("r", i, "except", 0))
         # `unless_message`: one of these anywhere in the message keeps the rule from firing
         unless_message = raw.get("unless_message") or []
         self.index.add_all(unless_message, ("r", i, "unless_message", 0))
@@ -178,6 +188,8 @@ class Triage:
         scans: list[_ClauseScan] = []
         rule_hits: dict[int, list[_RuleHit]] = {}
         feature_hits: list[tuple[int, int, str]] = []
+        feature_spans: list[tuple[int, int, int, str]] = []  # (clause, start, end, feature)
+        voided: dict[tuple[int, str], list[_Span]] = {}  # feature_except matches
         for c, lattice in enumerate(message.lattices):
             scan = _ClauseScan()
             for start, end, payload in spans(*self.index.scan(lattice)):
@@ -186,9 +198,14 @@ class Triage:
                     rule_hits.setdefault(payload[1], []).append((c, start, end, payload))
                 elif tag == "c":
                     scan.cues.setdefault(payload[1], []).append((start, end))
+                elif tag == "x":
+                    voided.setdefault((c, payload[1]), []).append((start, end))
                 else:
-                    feature_hits.append((c, start, payload[1]))
+                    feature_spans.append((c, start, end, payload[1]))
             scans.append(scan)
+        for c, start, end, name in feature_spans:
+            if not _inside((start, end), voided.get((c, name), ())):
+                feature_hits.append((c, start, name))
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
         for c, scan in enumerate(scans):
@@ -235,20 +252,23 @@ class Triage:
     def _rule_fires(self, rule: Rule, hits: list[_RuleHit],
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
         # the hits sorted by kind in one pass (each kind's in scan order)
-        phrases: list[tuple[int, int]] = []
+        phrases: list[tuple[int, int, int]] = []
         grouped: list[tuple[int, int, _Span]] = []
         unless_clauses: set[int] = set()
+        excepted: dict[int, list[_Span]] = {}
         required = vetoed = False
         for c, start, end, payload in hits:
             kind = payload[2]
             if kind == "phrase":
-                phrases.append((c, start))
+                phrases.append((c, start, end))
             elif kind == "group":
                 grouped.append((c, payload[3], (start, end)))
             elif kind == "requires":
                 required = True
             elif kind == "unless":
                 unless_clauses.add(c)
+            elif kind == "except":
+                excepted.setdefault(c, []).append((start, end))
             else:  # unless_message
                 vetoed = True
         if rule.has_requires and not required:
@@ -256,13 +276,14 @@ class Triage:
         if rule.has_unless_message and vetoed:
             return False
         if rule.has_phrases:
-            for c, start in phrases:
-                if c not in unless_clauses and live(c, start, rule.scopes):
+            for c, start, end in phrases:
+                if c not in unless_clauses and not _inside((start, end), excepted.get(c, ())) \
+                        and live(c, start, rule.scopes):
                     return True
         if rule.groups:
             by_clause: dict[int, dict[int, list[_Span]]] = {}
             for c, g, span in grouped:
-                if c not in unless_clauses:
+                if c not in unless_clauses and not _inside(span, excepted.get(c, ())):
                     by_clause.setdefault(c, {}).setdefault(g, []).append(span)
             for c, groups in by_clause.items():
                 if len(groups) == rule.groups and self._near(c, groups, rule, live):
@@ -402,6 +423,11 @@ def _present_outside(cues: Mapping[str, list[_Span]]) -> bool:
     return any(not any(a <= p0 and p1 <= b for a, b in spans) for p0, p1 in present)
 
 
+def _inside(span: _Span, covers: Iterable[_Span]) -> bool:
+    """Whether a mention lies within one of the `except` matches of its clause."""
+    return any(a <= span[0] and span[1] <= b for a, b in covers)
+
+
 def _gap(a: _Span, b: _Span) -> int:
     """Words strictly between two spans (0 when adjacent or overlapping)."""
     if b[0] >= a[1]:
@@ -499,6 +525,11 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
         systolic, diastolic = int(m.group(1)), int(m.group(2))
         if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 160 or diastolic >= 100):
             yield "bp_160"
+            break
+    for m in _BP_RE.finditer(text):
+        systolic, diastolic = int(m.group(1)), int(m.group(2))
+        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 140 or diastolic >= 90):
+            yield "bp_140"  # high for a pregnancy (gestational hypertension), not alone
             break
     for m in _PULSE_RE.finditer(text) if _PULSE_WORDS_RE.search(text) else ():
         rate = int(m.group(1) or m.group(2))

@@ -151,6 +151,38 @@ class TestTriageScoping:
         assert t.rule == "chest_pain"
 
 
+class TestExceptVoidsOneMention:
+    """`except` (per rule) and `feature_except` (per feature) void the mention inside their
+    match only; another mention in the same clause still counts (an `unless` would veto it)."""
+
+    @staticmethod
+    def _triage(u):
+        from micare_bot.intents.triage import Triage
+        kinds = ("negation", "pseudo_negation", "present", "history", "educational",
+                 "conditional", "records", "resolved")
+        data = {
+            "priority": ["crisis", "same_day"],
+            "cues": {kind: [] for kind in kinds},
+            "features": {"bleeding": ["(blood|bleeding)"], "pregnant": ["pregnant"]},
+            "feature_except": {"bleeding": ["blood test"]},
+            "rules": [
+                {"id": "threat", "level": "crisis", "scopes": ["negation"], "phrases": ["kill him"],
+                 "except": ["school ... is killing him"]},
+                {"id": "pregnant_bleeding", "level": "same_day", "all": ["pregnant", "bleeding"]},
+            ],
+        }
+        return Triage(data, u.lexicon)
+
+    @pytest.mark.parametrize("text,rule", [
+        ("my son says school is killing him", None),
+        ("school is killing him and I want to kill him", "threat"),
+        ("pregnant, is my blood test back", None),
+        ("pregnant, my blood test was fine but now there is blood", "pregnant_bleeding"),
+    ])
+    def test_only_the_mention_inside_is_voided(self, u, text, rule):
+        assert self._triage(u).assess(u.lexicon.message(text)).rule == rule
+
+
 class TestMedication:
     MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
 
