@@ -208,8 +208,11 @@ class Triage:
                 feature_hits.append((c, start, name))
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
+        last_resolved: dict[int, int] = {}  # sentence -> the last clause with a resolved cue
         for c, scan in enumerate(scans):
             sentence_cues.setdefault(sentence_of[c], set()).update(scan.cues)
+            if "resolved" in scan.cues:
+                last_resolved[sentence_of[c]] = c
         listed = self._list_negated(message, scans)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
@@ -221,10 +224,15 @@ class Triage:
                     if _present_outside(cues):  # "the chest pain came back worse" is now, not a report
                         continue
                     return False
-            in_sentence = sentence_cues[sentence_of[c]]
-            for scope in ("educational", "conditional", "resolved"):
+            sentence = sentence_of[c]
+            in_sentence = sentence_cues[sentence]
+            for scope in ("educational", "conditional"):
                 if scope in scopes and scope in in_sentence:
                     return False
+            # "much better after covid, but now crushing chest pain": what is told after the
+            # last "better" or "went away" of a sentence is no longer what got better
+            if "resolved" in scopes and "resolved" in in_sentence and c <= last_resolved[sentence]:
+                return False
             return True
 
         # features are scoped like the rule that uses them: a crisis rule ignores "last week"
