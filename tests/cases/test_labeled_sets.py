@@ -123,7 +123,12 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # ROUND11
+    # round 11 (2026-12-02), written during round 10's tuning by three new authors and measured
+    # after it (models refitted on rounds 9 and 10): everyday adults, parents and pregnancy,
+    # older adults and carers
+    "holdout31": (DATA / "blind" / "utterances_holdout31.jsonl", 0.96, 0.98, 0.97, 0.02),
+    "holdout32": (DATA / "blind" / "utterances_holdout32.jsonl", 0.96, 0.99, 0.97, 0.06),
+    "holdout33": (DATA / "blind" / "utterances_holdout33.jsonl", 0.91, 0.95, 0.84, 0.01),
 }
 
 
@@ -142,6 +147,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout4.jsonl", 0.9),
     (DATA / "conversations_holdout5.jsonl", 0.9),
     (DATA / "conversations_holdout6.jsonl", 0.9),
+    (DATA / "blind" / "conversations_holdout7.jsonl", 0.85),  # blind: 68/80 after round 10's tuning
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
