@@ -428,11 +428,11 @@ def _present_outside(cues: Mapping[str, list[_Span]]) -> bool:
     if not present:
         return False
     spans = [span for scope in CLAUSE_SCOPES for span in cues.get(scope, ())]
-    return any(not any(a <= p0 and p1 <= b for a, b in spans) for p0, p1 in present)
+    return any(not _inside(p, spans) for p in present)
 
 
 def _inside(span: _Span, covers: Iterable[_Span]) -> bool:
-    """Whether a mention lies within one of the `except` matches of its clause."""
+    """Whether a span lies within one of `covers` (an `except` match, a history cue)."""
     return any(a <= span[0] and span[1] <= b for a, b in covers)
 
 
@@ -524,21 +524,12 @@ def _reading_features(text: str, has_context: bool) -> Iterable[str]:
         yield "fever_102"
     if temp is not None and temp >= 103.0:
         yield "fever_103"
-    for m in _BP_RE.finditer(text):
-        systolic, diastolic = int(m.group(1)), int(m.group(2))
-        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 180 or diastolic >= 110):
-            yield "bp_180"
-            break
-    for m in _BP_RE.finditer(text):
-        systolic, diastolic = int(m.group(1)), int(m.group(2))
-        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 160 or diastolic >= 100):
-            yield "bp_160"
-            break
-    for m in _BP_RE.finditer(text):
-        systolic, diastolic = int(m.group(1)), int(m.group(2))
-        if 70 <= systolic <= 300 and 30 <= diastolic < systolic and (systolic >= 140 or diastolic >= 90):
-            yield "bp_140"  # high for a pregnancy (gestational hypertension), not alone
-            break
+    readings = [(sys_, dia) for sys_, dia in ((int(m.group(1)), int(m.group(2))) for m in _BP_RE.finditer(text))
+                if 70 <= sys_ <= 300 and 30 <= dia < sys_]  # plausible blood pressures, read once
+    # bp_140 is high for a pregnancy (gestational hypertension), not alone
+    for name, top, bottom in (("bp_180", 180, 110), ("bp_160", 160, 100), ("bp_140", 140, 90)):
+        if any(sys_ >= top or dia >= bottom for sys_, dia in readings):
+            yield name
     for m in _PULSE_RE.finditer(text) if _PULSE_WORDS_RE.search(text) else ():
         rate = int(m.group(1) or m.group(2))
         if 15 <= rate < 45 or 150 <= rate <= 260:
