@@ -110,7 +110,13 @@ async def test_killed_server_conversation_continues_elsewhere(database_url: str,
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
-                proc.wait(timeout=10)
+                try:
+                    # a server still warming its caches can take a while to stop; clean-up
+                    # is not what this test checks, so it must not fail on a slow exit
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     log_text = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
     for phi in ("blood pressure", "Jordan", "jordan.avery", "Losartan"):
         assert phi not in log_text
