@@ -311,6 +311,8 @@ class Gateway:
         }
         if effect.safety_checked:
             content["safety_checked"] = effect.safety_checked
+        if effect.safety_unsure:
+            content["safety_unsure"] = True
         conn.execute(_INSERT_REQUEST, {
             "id": request_id, "reference": reference, "clinic_id": conv.clinic_id, "care_team_id": team_id,
             "conversation_id": conv.id, "account_id": conv.account_id, "dependent_id": dependent_id,

@@ -111,6 +111,9 @@ class FileRequest:
     # the urgency level the patient was asked about and said no to ("emergency", ...):
     # staff see that a word model thought the message might be urgent
     safety_checked: str | None = None
+    # the patient answered that question "not sure" (a same-day level only: they were given
+    # the nurse line and the request went on); staff should call them first
+    safety_unsure: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def alarmed_engine() -> Engine:
-    """The real engine with a word model that finds "zorblax" an emergency and "glorbin" a
-    crisis: words no rule or lexicon phrase knows, so only the model raises them."""
+    """The real engine with a word model that finds "zorblax" an emergency, "glorbin" a
+    crisis and "zindrox" a same-day matter: words no rule or lexicon phrase knows, so only
+    the model raises them."""
     from micare_bot.intents.learned import LinearModel
     from micare_bot.models import TRIAGE_LEVELS
 
@@ -39,7 +40,8 @@ def alarmed_engine() -> Engine:
 
     model = LinearModel.from_dict({"format": 1, "target": "triage", "classes": list(TRIAGE_LEVELS),
                                    "intercept": [5.0 if c == "routine" else 0.0 for c in TRIAGE_LEVELS],
-                                   "features": {"zorblax": push("emergency"), "glorbin": push("crisis")}},
+                                   "features": {"zorblax": push("emergency"), "glorbin": push("crisis"),
+                                                "zindrox": push("same_day")}},
                                   where="test", classes=TRIAGE_LEVELS)
     real = load_engine()  # not the `engine` fixture: the edge tests' `engine` is the database
     return Engine(real.u.with_models(model, real.u.intent_model), real.flows, real.prompts)

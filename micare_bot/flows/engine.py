@@ -39,16 +39,23 @@ MAX_TEXT = 2000  # characters of one patient message the core looks at
 MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
 SWITCH_CONFIDENCE = 0.6
 SWITCH_SCORE = 4.0
+MAX_REQUEST_STEMS = 12  # longer answers to the message question are the message
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 CONFIRM_REPLIES = ("Confirm", "Change", "Cancel")
 _CANCEL_FILLER = frozenset(
     "this that it the request please convers chat everyth all my messag just ok okay actual i want to no "
-    "thank thanks you can we let us do everyth whole and".split()
+    "thank thanks you can we let us do everyth whole and pleas".split()
 )
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
-# the word after "expires", and after "expires on|in|by": a time there is a deadline
-_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?)\s+(\S+)(?:\s+(\S+))?")
-_DEADLINE_LINKS = frozenset({"on", "in", "by", "at", "the"})
-_MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moving|push\w*|chang\w*|switch\w*|bump\w*)\b")
+# the first word after "expires" and its links ("expires on", "lapses at the"): a time
+# there is a deadline
+_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing)\s+(?:(?:on|in|by|at|the)\s+){0,2}(\S+)")
+# a visit being moved, or one the patient cannot make: its date is not the wanted time
+_MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*|switch\w*|bump\w*"
+                            r"|(?:can ?not|can ?t|cannot|won ?t|will not|not able to|unable to) make)\b")
+_YES_FIRST = frozenset({"yes", "yeah", "yep", "yup", "ya", "yea", "y"})
+# words of a correction at the confirm step: "it's actually the left one", "oops, I meant..."
+_CONTRAST_STEMS = frozenset({"actual", "instead", "wrong", "mistak", "oop", "oops", "typo", "meant"})
 _CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav",
                                   "no", "not", "anymor", "need", "nevermind"}
 
@@ -189,6 +196,17 @@ class Engine:
         asked = st.safety
         denied = self._said(t, "deny") and not (self._said(t, "yes") or self._said(t, "unsure")
                                                  or self._knows_not(t.message))
+        unsure = self._said(t, "unsure") or self._knows_not(t.message)
+        stems = t.message.analysed.all_stems
+        said_yes = bool(stems) and stems[0] in _YES_FIRST  # "sure" inside "not sure" is no yes
+        if asked["level"] == "same_day" and unsure and not said_yes:
+            # not sure whether it needs care today: no life is at stake this minute, so they
+            # get the nurse line now and the request goes on, marked for staff to call first
+            st.safety = {"cleared": asked["level"], "unsure": "yes"}
+            st.awaiting = asked["resume"] or None
+            t.replies.append(Reply(self.prompts.render("safety_unsure_same_day", clinic=t.clinic)))
+            self._go_on(t, asked["text"])
+            return
         if not denied:  # yes, not sure, I don't know, or anything else: recall first
             if st.intent is None:  # what the held message asked for, not what "I don't know" does
                 held = self.u.read(asked["text"], second_opinion=False).intent.intent
@@ -246,19 +264,20 @@ class Engine:
         return any(True for lattice in msg.lattices for _ in index.find(lattice))
 
     def _wants_cancel(self, t: _Turn) -> bool:
+        stems = t.message.analysed.stems
+        # a clause of cancel words alone ("... never mind, cancel that", "oh wait, wrong
+        # account. cancel") cancels mid-flow wherever it stands; in an opening the whole
+        # message must be cancel words: "cancel my appointment" is a request
+        clauses = stems if t.state.intent is not None else (tuple(s for c in stems for s in c),)
+        only_cancel = any(set(c) and set(c) <= _CANCEL_WORDS for c in clauses)
         if self._said(t, "strong_cancel"):
+            if only_cancel:
+                return True
             c = t.reading.intent
             switching = (c.intent in MAIN_INTENTS and c.intent != t.state.intent
                          and c.scores.get(c.intent, 0) >= SWITCH_SCORE and self._said(t, "switch"))
             return not switching
-        if not self._said(t, "cancel"):
-            return False
-        # "cancel" alone cancels the conversation; "cancel my appointment" is a request.
-        # Mid-flow, a first clause of cancel words alone is enough: "cancel, ill just go
-        # to sick call tomorrow" gives a reason, not a new request.
-        stems = t.message.analysed.stems
-        clauses = stems[:1] if t.state.intent is not None else (tuple(s for c in stems for s in c),)
-        return any(set(c) and set(c) <= _CANCEL_WORDS for c in clauses)
+        return self._said(t, "cancel") and only_cancel
 
     def _restart(self, t: _Turn) -> None:
         st = t.state
@@ -407,7 +426,7 @@ class Engine:
             target = tapped
         elif c.intent in MAIN_INTENTS and c.intent != st.intent:
             strong = c.confidence >= SWITCH_CONFIDENCE and c.scores.get(c.intent, 0) >= SWITCH_SCORE
-            if strong and (st.intent == "other" or self._said(t, "switch")):
+            if strong and (self._asks_instead(t, c.intent) or self._said(t, "switch")):
                 target = c.intent
         if target is None:
             return False
@@ -422,6 +441,20 @@ class Engine:
         self._prefill(t, t.message)
         self._advance(t)
         return True
+
+    def _asks_instead(self, t: _Turn, intent: str) -> bool:
+        """Whether an answer to "what would you like to tell your care team?" is a new
+        request rather than the message itself: a short answer ("I need a refill of my
+        lisinopril") or one whose first sentence asks for it ("I need to make an
+        appointment for Ellie, she's due for her checkup"). "My address changed. Please
+        update my file." is what they want passed on, whatever it mentions."""
+        if t.state.intent != "other":
+            return False
+        if len(t.message.analysed.all_stems) <= MAX_REQUEST_STEMS:
+            return True
+        first = _SENTENCE_END_RE.split(t.message.text.strip(), maxsplit=1)[0]
+        c = self.u.classify(self.u.message(first))
+        return c.intent == intent and c.confidence >= SWITCH_CONFIDENCE and c.scores.get(intent, 0) >= SWITCH_SCORE
 
     # -- filling fields -----------------------------------------------------------
 
@@ -489,8 +522,7 @@ class Engine:
     @staticmethod
     def _deadline(first_word: str, folded: str) -> bool:
         """Whether time words starting with `first_word` follow "expires (on|in|by)"."""
-        return any(first_word == nxt or (nxt in _DEADLINE_LINKS and first_word == after)
-                   for nxt, after in _DEADLINE_RE.findall(folded))
+        return first_word in _DEADLINE_RE.findall(folded)
 
     def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
         """(value, parsed) the words give for a field, or None."""
@@ -699,6 +731,8 @@ class Engine:
             t.replies.append(Reply(self.prompts.render("changed", labels=labels)))
             t.replies.append(self._summary(t))
             return
+        if self._note_correction(t):
+            return
         if self._said(t, "no"):
             st.awaiting = "change"
             st.status = "collecting"
@@ -708,6 +742,24 @@ class Engine:
             self._file(t)
             return
         t.replies.append(self._summary(t))
+
+    def _note_correction(self, t: _Turn) -> bool:
+        """A correction in the patient's own words that names no field ("it's actually
+        the left shoulder, not the right") is added to the request's own description
+        (reason, symptom or message) for the care team, and the summary shown again."""
+        st = t.state
+        stems = set(t.message.analysed.all_stems)
+        if not stems & _CONTRAST_STEMS or len(stems) < 4:
+            return False
+        first = self._flow(st).fields[0] if self._flow(st).fields else None
+        if first is None or first.kind != "text" or first.name not in st.fields:
+            return False
+        note = extract.clean_answer(t.message.text)
+        st.fields[first.name] = f"{st.fields[first.name]} (correction: {note})"[:MAX_TEXT]
+        label = self.flows.field_labels.get(first.name, first.name).lower()
+        t.replies.append(Reply(self.prompts.render("changed", labels=[label])))
+        t.replies.append(self._summary(t))
+        return True
 
     def _corrections(self, t: _Turn) -> list[str]:
         """Fields the words correct, applied to the state; [] when none."""
@@ -799,6 +851,7 @@ class Engine:
             parsed=dict(st.parsed),
             patient_words=tuple(st.words),
             safety_checked=st.safety.get("cleared"),
+            safety_unsure=bool(st.safety.get("unsure")),
         ))
         t.replies.append(Reply(self.prompts.render("filed", intent_label=self.flows.labels[st.intent or "other"])))
 

@@ -368,20 +368,26 @@ _TEST_QUALIFIERS = frozenset(
 
 
 def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
-    """A dependent's first name in the words (typos and possessives allowed)."""
+    """The dependent whose first name the words give first (typos and possessives allowed).
+
+    A typo keeps the name's first letter: "thank you" is not Ethan. When two children
+    are named, the first one is whom the request is for ("Lily for now, I'll do
+    Caleb's separately").
+    """
     all_tokens = raw_tokens(fold(text))
     # "for Eli, not Harper": a name right after a negation is the one being ruled out
-    tokens = [t for i, t in enumerate(all_tokens)
+    tokens = [(i, t) for i, t in enumerate(all_tokens)
               if not t[0].isdigit() and (i == 0 or all_tokens[i - 1] not in ("not", "no", "nor"))]
-    best: tuple[float, str] | None = None
+    best: tuple[int, float, str] | None = None  # (position, -score, name)
     for dep in dependents:
         name = fold(dep.name.split()[0])
-        for tok in tokens:
+        for i, tok in tokens:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
-                score = 100.0 if cand == name else (fuzz.ratio(cand, name) if len(name) >= 5 else 0.0)
-                if score >= 80 and (best is None or score > best[0]):
-                    best = (score, dep.name.split()[0])
-    return best[1] if best else None
+                score = 100.0 if cand == name else (
+                    fuzz.ratio(cand, name) if len(name) >= 5 and cand[:1] == name[:1] else 0.0)
+                if score >= 80 and (best is None or (i, -score) < best[:2]):
+                    best = (i, -score, dep.name.split()[0])
+    return best[2] if best else None
 
 
 def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Dependent],

@@ -216,6 +216,7 @@ class StaffQueue:
             "status": row.status, "team": teams.get(row.care_team_id), "assignee": assignee, "patient": patient,
             "fields": fields, "parsed": content.get("parsed", {}), "patient_words": content["patient_words"],
             "safety_checked": content.get("safety_checked"),
+            "safety_unsure": bool(content.get("safety_unsure")),
             "field_order": [f for f in INTENT_FIELDS.get(row.intent, ()) if f in fields]
             + [f for f in fields if f not in INTENT_FIELDS.get(row.intent, ())],
             "filed_at": row.filed_at.isoformat(), "due_at": row.due_at.isoformat(),

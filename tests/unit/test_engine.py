@@ -722,3 +722,148 @@ class TestAnswersInTheirOwnWords:
         assert r.state.intent == "other" and r.state.awaiting == "message"
         r = c.say("tell her I have decided to end my life this weekend")
         assert r.effects and r.effects[0].level == "crisis"
+
+
+class TestSameDayUnsure:
+    """A same-day alarm from the word model alone, answered "not sure": the nurse line now,
+    and the request goes on, marked so staff call first (no life is at stake this minute)."""
+
+    @pytest.fixture
+    def alarmed(self, alarmed_engine):
+        return lambda patient: Chat(alarmed_engine, patient)
+
+    @pytest.mark.parametrize("answer", ["I'm not sure", "I don't know", "idk"])
+    def test_not_sure_gets_the_nurse_line_and_goes_on(self, alarmed, jordan, answer):
+        c = alarmed(jordan)
+        c.say("my ankles have a zindrox look since last week")
+        assert c.state.awaiting == "safety"
+        r = c.say(answer)
+        assert not [e for e in r.effects if isinstance(e, Redirect)]
+        assert "Nurse Advice Line" in c.text and r.state.intent == "symptom"
+        while r.state.awaiting not in ("confirm", None):
+            r = c.say("mild" if r.state.awaiting == "severity" else "nothing yet")
+        filed = [e for e in c.say("yes").effects if isinstance(e, FileRequest)]
+        assert filed and filed[0].safety_checked == "same_day" and filed[0].safety_unsure
+
+    def test_yes_still_sends_them_on(self, alarmed, jordan):
+        c = alarmed(jordan)
+        c.say("my ankles have a zindrox look since last week")
+        r = c.say("yes")
+        assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["same_day"]
+
+    def test_an_emergency_alarm_answered_not_sure_still_redirects(self, alarmed, jordan):
+        c = alarmed(jordan)
+        c.say("my knee has a zorblax feeling again today")
+        r = c.say("not sure")
+        assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["emergency"]
+
+
+class TestRound11And12Answers:
+    """Answers from the blind conversation scripts of rounds 11 and 12, each once misread."""
+
+    def test_a_ruled_out_video_is_not_chosen(self, chat, jordan):
+        """'I don't do the computer video' after 'in person please' is in person."""
+        c = chat(jordan)
+        c.say("I need a follow up about my blood pressure, Tuesday afternoon")
+        r = c.say("In person please, I don't do the computer video.")
+        assert r.state.fields["visit_type"] == "in_person"
+
+    def test_virtual_wont_work_leaves_the_visit_type_to_ask(self, chat, jordan):
+        """'Virtual won't work' rules one out; it chooses none, and a lapsing date is no wish."""
+        c = chat(jordan)
+        r = c.say("I need my annual flight physical, it lapses at the end of next month. Virtual won't work obviously.")
+        assert "visit_type" not in r.state.fields and "preferred_time" not in r.state.fields
+
+    def test_the_date_of_a_visit_to_move_is_not_the_wanted_time(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("I have an appointment on the 14th for my INR check but my daughter can't drive me. Can it be moved?")
+        assert r.state.intent in ("appointment", None) and "preferred_time" not in r.state.fields
+
+    def test_the_first_child_named_is_the_one(self, chat, maria):
+        """'Sophie for now, I'll do Lucas's separately' is for Sophie."""
+        c = chat(maria)
+        c.say("The kids' school needs updated immunization forms")
+        r = c.say("Sophie for now, I'll do Lucas's separately")
+        assert r.state.fields["patient"] == "Sophie"
+
+    def test_thank_you_is_not_a_childs_name(self, chat):
+        """'yes thank you' confirms; it does not change the request to Ethan."""
+        from micare_bot.models import Dependent, PatientContext
+        dana = PatientContext("Dana Cole", 40, ("Sertraline 50 mg tablet",), (Dependent("Ethan", 9),))
+        c = chat(dana)
+        c.say("sertraline refill please, mail order")
+        c.say("myself")
+        r = c.say("yes thank you!!")
+        filed = [e for e in r.effects if isinstance(e, FileRequest)]
+        assert filed and filed[0].patient == "self"
+
+    def test_a_message_of_several_sentences_is_the_message(self, chat, jordan):
+        """Asked what to tell the team, 'My address changed. ... Please update my file.' is filed as said."""
+        c = chat(jordan)
+        c.say("My address changed, where do I update it?")
+        r = c.say("My address changed. New one is 4410 Eagle Ridge Dr, Apt 2B. Please update my file.")
+        assert r.state.intent == "other" and "Eagle Ridge" in r.state.fields["message"]
+
+    def test_a_request_in_the_first_sentence_still_switches(self, chat, maria):
+        c = chat(maria)
+        c.say("i need help")
+        r = c.say("I need to make an appointment for Sophie, she's due for her 12 month checkup")
+        assert r.state.intent == "appointment"
+
+    @pytest.mark.parametrize("answer", [
+        "hold on, actually I just found a full bottle in the cabinet. never mind, cancel that",
+        "oh shoot, HR says they already got it from my old employer. cancel please",
+        "Ah sorry, my daughter made the appointment already. No need",
+    ])
+    def test_a_cancel_at_the_end_of_a_story_cancels(self, chat, jordan, answer):
+        c = chat(jordan)
+        c.say("can I get my losartan refilled")
+        r = c.say(answer)
+        assert r.state.status == "cancelled" and any(isinstance(e, Cancelled) for e in r.effects)
+
+    def test_cancel_my_appointment_is_still_a_request(self, chat, jordan):
+        r = chat(jordan).say("cancel my appointment on friday")
+        assert r.state.intent == "appointment"
+
+    def test_a_correction_naming_no_field_is_noted_for_the_team(self, chat, jordan):
+        """'It's actually the left shoulder, not the right' is not a yes: it goes into the symptom."""
+        c = chat(jordan)
+        c.say("My right shoulder's been aching")
+        while c.state.awaiting != "confirm":
+            c.say({"onset": "about 10 days ago", "severity": "moderate"}.get(c.state.awaiting, "ice and Aleve"))
+        r = c.say("one thing, it's actually the left shoulder not the right, sorry, long day")
+        assert not r.effects and r.state.awaiting == "confirm"
+        assert "left shoulder" in r.state.fields["symptom"]
+        assert [e for e in c.say("yes").effects if isinstance(e, FileRequest)]
+
+    def test_an_unrated_severity_is_filed_not_sure_after_three_tries(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I have a rash on my arm since Monday")
+        for _ in range(5):
+            if c.state.awaiting != "severity":
+                break
+            c.say("I don't know")
+        assert c.state.fields.get("severity") == "not_sure"
+
+    def test_a_pharmacy_never_named_does_not_loop(self, chat, jordan):
+        c = chat(jordan)
+        c.say("refill my losartan")
+        for _ in range(5):
+            if c.state.awaiting != "pharmacy":
+                break
+            c.say("I don't know")
+        assert c.state.awaiting == "confirm" and "not sure" in c.state.fields["pharmacy"]
+
+    def test_hot_tea_for_a_cough_is_no_burn(self, chat, jordan):
+        c = chat(jordan)
+        c.say("Hello, I have cough since one week, not going away")
+        r = c.say("I drink hot tea with honey and take the Tylenol")
+        assert not [e for e in r.effects if isinstance(e, Redirect)]
+
+    def test_a_temperature_under_fever_is_no_fever(self, chat, maria):
+        c = chat(maria)
+        c.say("Sophie has been tugging at her ear and cranky since last night, temp was 99.5")
+        while c.state.awaiting not in ("confirm", None):
+            r = c.say({"severity": "mild i guess? she's still eating fine"}.get(c.state.awaiting,
+                                                                                 "children's tylenol once at bedtime"))
+        assert c.state.awaiting == "confirm"
