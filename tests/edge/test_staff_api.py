@@ -169,6 +169,23 @@ class TestTheNurseAnswersAPatient:
         page = await (await nurse.get(f"/staff/requests/{item['id']}")).text()
         assert "Screen asked: possibly emergency; patient said no" in page
 
+    async def test_a_same_day_screen_answered_not_sure_is_filed_and_flagged(self, world: World,
+                                                                           alarmed_engine: Any,
+                                                                           monkeypatch: Any) -> None:
+        """A same-day screen answered "not sure": the patient was given the nurse line, the
+        request is filed, and the nurse sees they were not sure (so calls first)."""
+        from micare_bot import conversation
+
+        monkeypatch.setattr(conversation, "load_engine", lambda *a, **k: alarmed_engine)
+        jordan = await world.actors.patient(JORDAN)
+        await file_request(jordan, "my ankles have a zindrox look since last week",
+                           {"safety": "not sure", "severity": "mild", "self_care": "nothing yet"})
+        nurse = await world.actors.staff(NURSE)
+        item = await only_request(nurse)
+        assert item["safety_checked"] == "same_day" and item["safety_unsure"] is True
+        page = await (await nurse.get(f"/staff/requests/{item['id']}")).text()
+        assert "Screen asked: possibly same day; patient was not sure and was given the nurse line" in page
+
     async def test_free_text_reply_and_close_in_one(self, world: World) -> None:
         """A free-text reply to an open request claims it, answers and (close=true) closes it."""
         await file_request(await world.actors.patient(JORDAN))
