@@ -87,6 +87,14 @@ SETS = {
     "holdout28": (DATA / "utterances_holdout28.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout29": (DATA / "utterances_holdout29.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout30": (DATA / "utterances_holdout30.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 11 (measured blind after round 10's tuning) and round 12 (measured blind before
+    # round 11's tuning), both tuned on and trained on since 2026-12-02 (README: Figures)
+    "holdout31": (DATA / "utterances_holdout31.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout32": (DATA / "utterances_holdout32.jsonl", 0.93, 0.99, 0.90, 0.06),
+    "holdout33": (DATA / "utterances_holdout33.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout34": (DATA / "utterances_holdout34.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout35": (DATA / "utterances_holdout35.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout36": (DATA / "utterances_holdout36.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -126,9 +134,6 @@ BLIND = {
     # round 11 (2026-12-02), written during round 10's tuning by three new authors and measured
     # after it (models refitted on rounds 9 and 10): everyday adults, parents and pregnancy,
     # older adults and carers
-    "holdout31": (DATA / "blind" / "utterances_holdout31.jsonl", 0.96, 0.98, 0.97, 0.02),
-    "holdout32": (DATA / "blind" / "utterances_holdout32.jsonl", 0.96, 0.99, 0.97, 0.06),
-    "holdout33": (DATA / "blind" / "utterances_holdout33.jsonl", 0.91, 0.95, 0.84, 0.01),
 }
 
 
@@ -147,7 +152,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout4.jsonl", 0.9),
     (DATA / "conversations_holdout5.jsonl", 0.9),
     (DATA / "conversations_holdout6.jsonl", 0.9),
-    (DATA / "blind" / "conversations_holdout7.jsonl", 0.85),  # blind: 68/80 after round 10's tuning
+    (DATA / "conversations_holdout7.jsonl", 0.9),  # blind 68/80 (round 11); 76/80 since its fixes
+    (DATA / "conversations_holdout8.jsonl", 0.85),  # blind 59/80 (round 12); 69/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
