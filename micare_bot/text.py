@@ -49,6 +49,17 @@ _CONTRACTIONS = (
 
 _OVERDOSED_RE = re.compile(r"\bo\.?d'?e?d\b(?<!\bodd)|\bo\.d\.\b")
 
+# A street address: "Apt" is the apartment, not the texting "apt" for appointment, after a
+# street word ("Eagle Ridge Dr, Apt 2B") or before a unit number that ends the clause
+# ("apt 3B.", "apt #12"); "Dr" before the apartment is the drive. "need an apt 2 weeks
+# out" and "apt 4 my son" stay appointments.
+_STREET = r"(?:dr|drive|st|street|rd|road|ave|avenue|ln|lane|ct|court|blvd|boulevard|cir|circle|pl|place|loop|pkwy|hwy|trl|trail|terrace|ter)"
+_ADDRESS_RES = (
+    re.compile(r"\b(" + _STREET + r")(\.?,?\s+)apts?\b"),
+    re.compile(r"\bapts?\b(?=\.?\s*#\s*\d|\.?\s*\d+\s*[a-z]?\s*(?:[,.;!?)]|$))"),
+    re.compile(r"\bdr\b(?=\.?,?\s+(?:apartment|unit|ste|suite)\b)"),
+)
+
 
 def fold(text: str) -> str:
     """Lower-case, drop accents, expand contractions, drop the remaining apostrophes inside words."""
@@ -62,6 +73,10 @@ def fold(text: str) -> str:
             if needle in text:
                 text = pattern.sub(repl, text)
         text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # kid's -> kids
+    if "apt" in text:  # in every match
+        street, unit, drive = _ADDRESS_RES
+        text = unit.sub("apartment", street.sub(r"\1\2apartment", text))
+        text = drive.sub("drive", text)
     return _NUM_GLUE_RE.sub(r"\1 \2", text)
 
 

@@ -288,3 +288,13 @@ class TestDatesAndNames:
         assert extract.dependent_named("sophies checkup", deps) == "Sophie"
         assert extract.dependent_named("for Lukas please", deps) == "Lucas"
         assert extract.dependent_named("this is for Lucas, not Sophie", deps) == "Lucas"
+
+
+def test_apt_in_a_street_address_is_the_apartment_not_an_appointment():
+    from micare_bot.text import fold
+    assert "apartment 2b" in fold("New one is 4410 Eagle Ridge Dr, Apt 2B.")
+    assert "drive, apartment" in fold("4410 Eagle Ridge Dr, Apt 2B")
+    assert "apartment 7" in fold("moved to 55 Elm St Apt 7")
+    assert "apartment #4" in fold("apt #4, 12 Oak St")
+    for texting in ("need an apt 2 weeks out", "apt 4 my son", "can i get an apt", "reschedule my apt 2 next week"):
+        assert "apt" in fold(texting).split()
