@@ -183,6 +183,39 @@ class TestExceptVoidsOneMention:
         assert self._triage(u).assess(u.lexicon.message(text)).rule == rule
 
 
+class TestReadingsInOtherUnits:
+    """Temperatures in whole degrees Celsius and blood sugars in mmol/L (British meters)."""
+
+    @pytest.mark.parametrize("text,fahrenheit", [
+        ("temp now 38.4 and shivering", 101.1),
+        ("temperature of 39 since lunch", 102.2),
+        ("fever 40 for two days", 104.0),
+        ("a temperature of 38 point 5", 101.3),
+        ("my 40 year old has a fever", None),  # an age, not a reading
+        ("fever for 39 hours", None),
+        ("temperature 101", 101.0),
+    ])
+    def test_celsius_after_a_fever_word(self, text, fahrenheit):
+        from micare_bot.intents.triage import _max_temperature_f
+        value = _max_temperature_f(text)
+        assert (value is None and fahrenheit is None) or round(value, 1) == fahrenheit
+
+    @pytest.mark.parametrize("text,mg_dl", [
+        ("my blood sugars have been over 20 for two days", [360]),
+        ("sugar was 2.8 this morning", [50]),
+        ("glucose 15.6", [281]),
+        ("sugar 7 mmol", [126]),
+        ("sugar has been dipping into the 3s", [63]),
+        ("sugar is 38 and he is confused", [38]),  # mg/dL: no one writes 38 mmol/L
+        ("sugar is 25", [25, 450]),  # either: each rule asks for its own symptoms
+        ("sugar is 550", [550]),
+        ("I check my sugar 4 times a day", []),
+    ])
+    def test_mmol_readings_are_converted(self, text, mg_dl):
+        from micare_bot.intents.triage import _glucose_values
+        assert _glucose_values(text) == mg_dl
+
+
 class TestMedication:
     MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
 
