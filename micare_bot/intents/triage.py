@@ -78,6 +78,13 @@ class Triage:
             if not isinstance(templates, list):
                 raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
             self.index.add_all(templates, ("c", kind))
+        # a question put to the patient and answered no: "the form asked if I'd thought
+        # about killing myself. I said no" (optional; see triage.yaml)
+        for kind in ("asked", "answered_no", "answer_retracted"):
+            templates = cues.get(kind) or []
+            if not isinstance(templates, list):
+                raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
+            self.index.add_all(templates, ("c", kind))
 
         self.feature_alias: dict[str, tuple[str, ...]] = {}
         features = data.get("features") or {}
@@ -130,10 +137,17 @@ class Triage:
         unknown = set(first) - seen
         if unknown:
             raise LexiconError(f"triage.yaml: danger_now names unknown rules {sorted(unknown)}")
+        # `taken_first`: poison rules that mean the pills are already down ("took a handful on
+        # purpose an hour ago"): Poison Control and 911 come before the crisis line (SPEC §3:
+        # an overdose is poison), right after the danger-now rules
+        taken = data.get("taken_first") or ()
+        unknown = set(taken) - seen
+        if unknown:
+            raise LexiconError(f"triage.yaml: taken_first names unknown rules {sorted(unknown)}")
         ids = [rule.id for rule in self.rules]
         self.order: tuple[int, ...] = tuple(sorted(
             range(len(self.rules)),
-            key=lambda i: (ids[i] not in first, self.priority.index(self.rules[i].level), i)))
+            key=lambda i: (ids[i] not in first, ids[i] not in taken, self.priority.index(self.rules[i].level), i)))
         self.rank: dict[int, int] = {i: n for n, i in enumerate(self.order)}
         # a feature rule can only fire when its first feature occurs: index rules by it, so a
         # message visits the few rules its words could fire instead of all of them
@@ -214,10 +228,13 @@ class Triage:
             if "resolved" in scan.cues:
                 last_resolved[sentence_of[c]] = c
         listed = self._list_negated(message, scans)
+        answered = self._answered_no(message, scans)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
             cues = scans[c].cues
             if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(scans[c], start))):
+                return False
+            if "negation" in scopes and c in answered and answered[c][0] <= start < answered[c][1]:
                 return False
             for scope in CLAUSE_SCOPES:
                 if scope in scopes and scope in cues:
@@ -406,6 +423,48 @@ class Triage:
                     and ("or" in clauses[c + 1] or "nor" in clauses[c + 1]):
                 listed.add(c)  # the middle item of "no a, b, or c"
         return listed
+
+    def _answered_no(self, message: Message, scans: list[_ClauseScan]) -> dict[int, tuple[int, int]]:
+        """Clauses asked about and answered no, with the word span the answer covers.
+
+        "The PHQ-9 asked if I'd thought about killing myself. I said no": what lies after a
+        question cue ("asked if I had", "asked whether she's thought") and before its answer
+        ("I said no", "and she answered no") is negated. The question may sit in the
+        sentence before the answer, or earlier in the answer's own sentence. An answer taken
+        back anywhere after it ("I said no but I lied", "the real answer is yes") voids it.
+        """
+        if not any("answered_no" in scan.cues for scan in scans):
+            return {}
+        sentence_of = message.analysed.sentence_of
+        clauses = message.analysed.clauses
+        covered: dict[int, tuple[int, int]] = {}
+        for a, scan in enumerate(scans):
+            for answer_start, _ in scan.cues.get("answered_no", ()):
+                if any("answer_retracted" in scans[k].cues for k in range(a, len(scans))):
+                    continue
+                # the question: in this clause before the answer, an earlier clause of the
+                # sentence, or (when the answer opens its sentence) the sentence before
+                opens = a == 0 or sentence_of[a - 1] != sentence_of[a]
+                lo = a
+                while lo > 0 and (sentence_of[lo - 1] == sentence_of[a] or
+                                  (opens and sentence_of[lo - 1] == sentence_of[a] - 1)):
+                    lo -= 1
+                asked_at: tuple[int, int] | None = None
+                for q in range(lo, a + 1):
+                    starts = [start for start, end in scans[q].cues.get("asked", ())
+                              if q < a or end <= answer_start]
+                    if starts:
+                        asked_at = (q, min(starts))
+                        break
+                if asked_at is None:
+                    continue
+                q, from_word = asked_at
+                for k in range(q, a + 1):
+                    start = from_word if k == q else 0
+                    end = answer_start if k == a else len(clauses[k])
+                    if start < end:
+                        covered[k] = (start, end)
+        return covered
 
     def _negated(self, scan: _ClauseScan, start: int) -> bool:
         pseudo = scan.cues.get("pseudo_negation", [])

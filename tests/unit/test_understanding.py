@@ -216,6 +216,46 @@ class TestReadingsInOtherUnits:
         assert _glucose_values(text) == mg_dl
 
 
+class TestScreeningQuestionAnsweredNo:
+    """A question about thoughts put to the patient and answered no is negated, in the same
+    sentence or the next; an answer taken back, or a question about something else, is not."""
+
+    @pytest.mark.parametrize("text,level", [
+        ("The form at check-in asked if I'd thought about killing myself. I said no, just wondering why.", "routine"),
+        ("my counselor asked if I have had thoughts of suicide and I said no because I haven't", "routine"),
+        ("The nurse asked if I'd thought about killing myself and I said no, but I lied.", "crisis"),
+        ("the screening asked whether I'd had thoughts of hurting myself. I said no. The real answer is yes.", "crisis"),
+        ("The form asked if I'd thought about suicide. I said no. I want to die though.", "crisis"),
+        ("They asked if I wanted to go to the ER for my chest pain and I said no", "emergency"),
+    ])
+    def test_answered_no(self, u, text, level):
+        assert u.without_models().read(text).triage.level == level
+
+
+class TestTakenFirst:
+    """`taken_first` rules (pills already swallowed) win over crisis; a plan stays crisis."""
+
+    def test_order(self, u):
+        from micare_bot.intents.triage import Triage
+        kinds = ("negation", "pseudo_negation", "present", "history", "educational",
+                 "conditional", "records", "resolved")
+        data = {
+            "priority": ["crisis", "poison"],
+            "cues": {kind: [] for kind in kinds},
+            "taken_first": ["swallowed"],
+            "rules": [
+                {"id": "purpose", "level": "crisis", "phrases": ["on purpose"]},
+                {"id": "swallowed", "level": "poison", "phrases": ["swallowed a handful"]},
+                {"id": "other_poison", "level": "poison", "phrases": ["bleach"]},
+            ],
+        }
+        triage = Triage(data, u.lexicon)
+        assert triage.assess(u.lexicon.message("swallowed a handful on purpose")).rule == "swallowed"
+        assert triage.assess(u.lexicon.message("drank bleach on purpose")).rule == "purpose"
+        with pytest.raises(Exception):
+            Triage({**data, "taken_first": ["nonesuch"]}, u.lexicon)
+
+
 class TestMedication:
     MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
 
