@@ -255,6 +255,14 @@ class TestTakenFirst:
         with pytest.raises(Exception):
             Triage({**data, "taken_first": ["nonesuch"]}, u.lexicon)
 
+    @pytest.mark.parametrize("text,level", [
+        ("Took a whole bottle of my sertraline on purpose about 20 minutes ago", "poison"),
+        ("I'm going to take all my pills tonight", "crisis"),
+        ("If I took all my sleeping tablets would it be painless", "crisis"),
+    ])
+    def test_package_rules(self, u, text, level):
+        assert u.without_models().read(text).triage.level == level
+
 
 class TestMedication:
     MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
