@@ -78,6 +78,13 @@ class Triage:
             if not isinstance(templates, list):
                 raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
             self.index.add_all(templates, ("c", kind))
+        # a question put to the patient and answered no: "the form asked if I'd thought
+        # about killing myself. I said no" (optional; see triage.yaml)
+        for kind in ("asked", "answered_no", "answer_retracted"):
+            templates = cues.get(kind) or []
+            if not isinstance(templates, list):
+                raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
+            self.index.add_all(templates, ("c", kind))
 
         self.feature_alias: dict[str, tuple[str, ...]] = {}
         features = data.get("features") or {}
@@ -130,10 +137,17 @@ class Triage:
         unknown = set(first) - seen
         if unknown:
             raise LexiconError(f"triage.yaml: danger_now names unknown rules {sorted(unknown)}")
+        # `taken_first`: poison rules that mean the pills are already down ("took a handful on
+        # purpose an hour ago"): Poison Control and 911 come before the crisis line (SPEC §3:
+        # an overdose is poison), right after the danger-now rules
+        taken = data.get("taken_first") or ()
+        unknown = set(taken) - seen
+        if unknown:
+            raise LexiconError(f"triage.yaml: taken_first names unknown rules {sorted(unknown)}")
         ids = [rule.id for rule in self.rules]
         self.order: tuple[int, ...] = tuple(sorted(
             range(len(self.rules)),
-            key=lambda i: (ids[i] not in first, self.priority.index(self.rules[i].level), i)))
+            key=lambda i: (ids[i] not in first, ids[i] not in taken, self.priority.index(self.rules[i].level), i)))
         self.rank: dict[int, int] = {i: n for n, i in enumerate(self.order)}
         # a feature rule can only fire when its first feature occurs: index rules by it, so a
         # message visits the few rules its words could fire instead of all of them
@@ -214,10 +228,13 @@ class Triage:
             if "resolved" in scan.cues:
                 last_resolved[sentence_of[c]] = c
         listed = self._list_negated(message, scans)
+        answered = self._answered_no(message, scans)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
             cues = scans[c].cues
             if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(scans[c], start))):
+                return False
+            if "negation" in scopes and c in answered and answered[c][0] <= start < answered[c][1]:
                 return False
             for scope in CLAUSE_SCOPES:
                 if scope in scopes and scope in cues:
@@ -407,6 +424,48 @@ class Triage:
                 listed.add(c)  # the middle item of "no a, b, or c"
         return listed
 
+    def _answered_no(self, message: Message, scans: list[_ClauseScan]) -> dict[int, tuple[int, int]]:
+        """Clauses asked about and answered no, with the word span the answer covers.
+
+        "The PHQ-9 asked if I'd thought about killing myself. I said no": what lies after a
+        question cue ("asked if I had", "asked whether she's thought") and before its answer
+        ("I said no", "and she answered no") is negated. The question may sit in the
+        sentence before the answer, or earlier in the answer's own sentence. An answer taken
+        back anywhere after it ("I said no but I lied", "the real answer is yes") voids it.
+        """
+        if not any("answered_no" in scan.cues for scan in scans):
+            return {}
+        sentence_of = message.analysed.sentence_of
+        clauses = message.analysed.clauses
+        covered: dict[int, tuple[int, int]] = {}
+        for a, scan in enumerate(scans):
+            for answer_start, _ in scan.cues.get("answered_no", ()):
+                if any("answer_retracted" in scans[k].cues for k in range(a, len(scans))):
+                    continue
+                # the question: in this clause before the answer, an earlier clause of the
+                # sentence, or (when the answer opens its sentence) the sentence before
+                opens = a == 0 or sentence_of[a - 1] != sentence_of[a]
+                lo = a
+                while lo > 0 and (sentence_of[lo - 1] == sentence_of[a] or
+                                  (opens and sentence_of[lo - 1] == sentence_of[a] - 1)):
+                    lo -= 1
+                asked_at: tuple[int, int] | None = None
+                for q in range(lo, a + 1):
+                    starts = [start for start, end in scans[q].cues.get("asked", ())
+                              if q < a or end <= answer_start]
+                    if starts:
+                        asked_at = (q, min(starts))
+                        break
+                if asked_at is None:
+                    continue
+                q, from_word = asked_at
+                for k in range(q, a + 1):
+                    start = from_word if k == q else 0
+                    end = answer_start if k == a else len(clauses[k])
+                    if start < end:
+                        covered[k] = (start, end)
+        return covered
+
     def _negated(self, scan: _ClauseScan, start: int) -> bool:
         pseudo = scan.cues.get("pseudo_negation", [])
         for cue_start, cue_end in scan.cues.get("negation", []):
@@ -588,10 +647,28 @@ def _infant_age_days(folded: str) -> float | None:
     return youngest
 
 
+# A whole number of degrees Celsius said right after a fever word: "temp of 39", "temperature
+# was 38 last night", "fever 40". A bare 35-43 elsewhere may be an age or a count ("my 40 year
+# old has a fever"), so only this close reading counts without a decimal or a unit; "38 point 5"
+# and "38,5" are decimals said in words or the European way.
+_CELSIUS_WORD_RE = re.compile(
+    r"\b(?:temp|temps|temperature|temperatures|fever|thermometer)\b"
+    r"(?:\s+(?:of|is|was|s|at|now|still|up|up to|to|reached|reaching|hit|hitting|went|gone|got|been|has been|"
+    r"had|reading|read|reads|says|said|showed|shows|around|about|nearly|almost|over|above|again|spiked|spiking|"
+    r"climbed|climbing|rose|risen|back|this morning|tonight|today))*"
+    r"\s+(3[7-9]|4[0-3])(?:\s*(?:,|point|\.)\s*(\d))?(?![\d.])"
+    r"(?!\s*(?:year|yr|years|yrs|yo|hours|hrs|hour|minutes|mins|min|days|day|weeks|week|months|mg|ml|lb|lbs|kg|%|times|x\b|f\b|fahrenheit))"
+)
+
+
 def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:
     if has_context is None:
         has_context = bool(_FEVER_CONTEXT_RE.search(folded))
     best: float | None = None
+    for m in _CELSIUS_WORD_RE.finditer(folded):
+        value = float(m.group(1)) + (float(m.group(2)) / 10 if m.group(2) else 0.0)
+        value = value * 9 / 5 + 32
+        best = value if best is None else max(best, value)
     for m in _TEMP_RE.finditer(folded):
         text, unit = m.group(1), (m.group(2) or "").strip()
         after = folded[m.end():m.end() + 4]
@@ -651,14 +728,35 @@ _PULSE_RE = re.compile(
 _PULSE_WORDS_RE = re.compile(r"heart|pulse|hr|bpm|beats")
 _GLUCOSE_RE = re.compile(
     r"\b(?:blood sugars?|sugars?|glucose|bgl?|cbg|glucometer|meter|dexcom|libre|cgm)\b"
-    r"((?:\s+(?:is|was|were|are|at|of|reads?|reading|says|said|shows?|showed|came back|has been|have been|been|went|gone|up|down|to|over|above|under|below|running|levels?|just|still|now|around|about|like|it|in the|only|high|low|morning|fasting|keeps|keep|dropped|dropping|spiked|hit|hitting|sitting|stuck))*)"
-    r"\s+(\d{2,3})(?!\s*(?:mg\b|units|carbs|grams|g\b|%|days|minutes|min\b|hours|lbs|pounds))"
+    r"((?:\s+(?:is|was|were|are|at|of|reads?|reading|says|said|shows?|showed|came back|has been|have been|been|went|gone|up|down|to|over|above|under|below|running|levels?|just|still|now|around|about|like|it|in the|only|high|low|morning|fasting|keeps|keep|dropped|dropping|spiked|hit|hitting|sitting|stuck|into the|into|dipping|dipped|falling|fell|sinking))*)"
+    r"\s+(\d{1,3}(?:\.\d{1,2})?)(?![\d.])(s\b)?\s*(mmol(?:\s*/\s*l)?|mg\s*/\s*dl)?"
+    r"(?!\s*(?:mg\b|units|carbs|grams|g\b|%|days?\b|minutes|min\b|hours?\b|hrs?\b|weeks?\b|wks?\b|months?\b|years?\b|lbs|pounds|times|x\b|a day|per\b|am\b|pm\b|o clock|oclock))"
 )
 
 
 def _glucose_values(folded: str) -> list[int]:
-    """Blood glucose readings in mg/dL ("sugar is 550", "glucose of 42")."""
-    return [int(m.group(2)) for m in _GLUCOSE_RE.finditer(folded)]
+    """Blood glucose readings in mg/dL ("sugar is 550", "glucose of 42").
+
+    A reading in mmol/L (British and Canadian meters: "sugars over 20", "BM 2.8", "glucose
+    15.6 mmol") is converted: a decimal or a unit says so, and no one types a whole number
+    under 20 in mg/dL. A whole 20 to 34 could be either (a very low mg/dL or a very high
+    mmol/L): both readings count, so each rule asks for its own symptoms.
+    """
+    values: list[int] = []
+    for m in _GLUCOSE_RE.finditer(folded):
+        words, text, decade, unit = m.group(1) or "", m.group(2), m.group(3), (m.group(4) or "")
+        value = float(text)
+        if decade:  # "in the 3s", "the 40s": the middle of the span
+            value += 0.5 if value < 10 else 5
+        high = re.search(r"\b(over|above|high|spiked|up)\b", words) is not None
+        low = re.search(r"\b(under|below|low|down|dropped|dropping|dipping|dipped|falling|fell|sinking)\b", words) is not None
+        if unit.startswith("mmol") or (value < 35 and ("." in text or value < 20 or (high and not low))):
+            values.append(round(value * 18))
+        elif unit.startswith("mg") or value >= 35 or (low and not high):
+            values.append(round(value))
+        else:
+            values.extend((round(value), round(value * 18)))
+    return values
 
 
 _TAKE_STEMS = frozenset({"took", "taken", "swallow", "had", "ate", "pop", "down", "chug", "gave", "given"})

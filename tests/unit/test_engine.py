@@ -867,3 +867,11 @@ class TestRound11And12Answers:
             r = c.say({"severity": "mild i guess? she's still eating fine"}.get(c.state.awaiting,
                                                                                  "children's tylenol once at bedtime"))
         assert c.state.awaiting == "confirm"
+
+
+def test_a_deliberate_overdose_gets_poison_control_and_the_crisis_line(chat, jordan):
+    """Pills already swallowed on purpose: Poison Control first (SPEC §3), and 988 as well."""
+    r = chat(jordan).say("I took a whole bottle of my sleeping pills on purpose about an hour ago")
+    assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["poison"]
+    text = " ".join(reply.text for reply in r.replies)
+    assert "1-800-222-1222" in text and "988" in text

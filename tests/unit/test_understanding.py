@@ -183,6 +183,87 @@ class TestExceptVoidsOneMention:
         assert self._triage(u).assess(u.lexicon.message(text)).rule == rule
 
 
+class TestReadingsInOtherUnits:
+    """Temperatures in whole degrees Celsius and blood sugars in mmol/L (British meters)."""
+
+    @pytest.mark.parametrize("text,fahrenheit", [
+        ("temp now 38.4 and shivering", 101.1),
+        ("temperature of 39 since lunch", 102.2),
+        ("fever 40 for two days", 104.0),
+        ("a temperature of 38 point 5", 101.3),
+        ("my 40 year old has a fever", None),  # an age, not a reading
+        ("fever for 39 hours", None),
+        ("temperature 101", 101.0),
+    ])
+    def test_celsius_after_a_fever_word(self, text, fahrenheit):
+        from micare_bot.intents.triage import _max_temperature_f
+        value = _max_temperature_f(text)
+        assert (value is None and fahrenheit is None) or round(value, 1) == fahrenheit
+
+    @pytest.mark.parametrize("text,mg_dl", [
+        ("my blood sugars have been over 20 for two days", [360]),
+        ("sugar was 2.8 this morning", [50]),
+        ("glucose 15.6", [281]),
+        ("sugar 7 mmol", [126]),
+        ("sugar has been dipping into the 3s", [63]),
+        ("sugar is 38 and he is confused", [38]),  # mg/dL: no one writes 38 mmol/L
+        ("sugar is 25", [25, 450]),  # either: each rule asks for its own symptoms
+        ("sugar is 550", [550]),
+        ("I check my sugar 4 times a day", []),
+    ])
+    def test_mmol_readings_are_converted(self, text, mg_dl):
+        from micare_bot.intents.triage import _glucose_values
+        assert _glucose_values(text) == mg_dl
+
+
+class TestScreeningQuestionAnsweredNo:
+    """A question about thoughts put to the patient and answered no is negated, in the same
+    sentence or the next; an answer taken back, or a question about something else, is not."""
+
+    @pytest.mark.parametrize("text,level", [
+        ("The form at check-in asked if I'd thought about killing myself. I said no, just wondering why.", "routine"),
+        ("my counselor asked if I have had thoughts of suicide and I said no because I haven't", "routine"),
+        ("The nurse asked if I'd thought about killing myself and I said no, but I lied.", "crisis"),
+        ("the screening asked whether I'd had thoughts of hurting myself. I said no. The real answer is yes.", "crisis"),
+        ("The form asked if I'd thought about suicide. I said no. I want to die though.", "crisis"),
+        ("They asked if I wanted to go to the ER for my chest pain and I said no", "emergency"),
+    ])
+    def test_answered_no(self, u, text, level):
+        assert u.without_models().read(text).triage.level == level
+
+
+class TestTakenFirst:
+    """`taken_first` rules (pills already swallowed) win over crisis; a plan stays crisis."""
+
+    def test_order(self, u):
+        from micare_bot.intents.triage import Triage
+        kinds = ("negation", "pseudo_negation", "present", "history", "educational",
+                 "conditional", "records", "resolved")
+        data = {
+            "priority": ["crisis", "poison"],
+            "cues": {kind: [] for kind in kinds},
+            "taken_first": ["swallowed"],
+            "rules": [
+                {"id": "purpose", "level": "crisis", "phrases": ["on purpose"]},
+                {"id": "swallowed", "level": "poison", "phrases": ["swallowed a handful"]},
+                {"id": "other_poison", "level": "poison", "phrases": ["bleach"]},
+            ],
+        }
+        triage = Triage(data, u.lexicon)
+        assert triage.assess(u.lexicon.message("swallowed a handful on purpose")).rule == "swallowed"
+        assert triage.assess(u.lexicon.message("drank bleach on purpose")).rule == "purpose"
+        with pytest.raises(Exception):
+            Triage({**data, "taken_first": ["nonesuch"]}, u.lexicon)
+
+    @pytest.mark.parametrize("text,level", [
+        ("Took a whole bottle of my sertraline on purpose about 20 minutes ago", "poison"),
+        ("I'm going to take all my pills tonight", "crisis"),
+        ("If I took all my sleeping tablets would it be painless", "crisis"),
+    ])
+    def test_package_rules(self, u, text, level):
+        assert u.without_models().read(text).triage.level == level
+
+
 class TestMedication:
     MEDS = ("Losartan 50 mg tablet", "Rosuvastatin 10 mg tablet", "Glipizide 5 mg tablet")
 
