@@ -18,6 +18,7 @@ from ..intents import extract
 from ..intents.lexicon import Message
 from ..text import fold
 from ..models import (
+    CALL_NOW_LEVELS,
     INTENTS,
     Cancelled,
     ClinicContext,
@@ -53,6 +54,18 @@ _DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing)
 # a visit being moved, or one the patient cannot make: its date is not the wanted time
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*|switch\w*|bump\w*"
                             r"|(?:can ?not|can ?t|cannot|won ?t|will not|not able to|unable to) make)\b")
+_URGENCY = {"routine": 0, "same_day": 1, "emergency": 2, "crisis": 2, "poison": 2}
+
+
+def _children_named(text: str, patient: PatientContext) -> str:
+    """`text` with each dependent's first name (and "Eli's") replaced by "my child"."""
+    for dep in patient.dependents:
+        name = re.escape(dep.name.split()[0])
+        text = re.sub(rf"\b{name}(?='s\b|s\b)", "my child", text, flags=re.IGNORECASE)
+        text = re.sub(rf"\b{name}\b", "my child", text, flags=re.IGNORECASE)
+    return text
+
+
 _YES_FIRST = frozenset({"yes", "yeah", "yep", "yup", "ya", "yea", "y"})
 # words of a correction at the confirm step: "it's actually the left one", "oops, I meant..."
 _CONTRAST_STEMS = frozenset({"actual", "instead", "wrong", "mistak", "oop", "oops", "typo", "meant"})
@@ -162,7 +175,7 @@ class Engine:
         state.turns += 1
         state.words.append(text)
         earlier = ". ".join(state.words[:-1])
-        reading = self.u.read(text, earlier=earlier, second_opinion=self._free_text(state))
+        reading = self._read(state, patient, text, earlier)
         turn = _Turn(state, patient, clinic, now, reading, text)
         if state.awaiting == SAFETY and not reading.triage.urgent:
             self._answer_safety(turn)
@@ -173,6 +186,22 @@ class Engine:
         else:
             self._dispatch(turn)
         return turn.result()
+
+    def _read(self, st: ConversationState, patient: PatientContext, text: str, earlier: str) -> Reading:
+        """The message read as the core reads it, and once more with the account's children
+        named as "my child": the red-flag rules know "found my son with the bottle open", not
+        "found Eli with the bottle open". The more urgent triage of the two stands."""
+        second = self._free_text(st)
+        reading = self.u.read(text, earlier=earlier, second_opinion=second)
+        if not patient.dependents or reading.triage.level in CALL_NOW_LEVELS:
+            return reading
+        as_children = _children_named(text, patient)
+        if as_children == text:
+            return reading
+        other = self.u.read(as_children, earlier=_children_named(earlier, patient), second_opinion=second)
+        if _URGENCY[other.triage.level] > _URGENCY[reading.triage.level]:
+            return replace(reading, triage=other.triage)
+        return reading
 
     # -- the word model's alarms: asked about, not acted on blind --------------------------
 

@@ -875,3 +875,23 @@ def test_a_deliberate_overdose_gets_poison_control_and_the_crisis_line(chat, jor
     assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["poison"]
     text = " ".join(reply.text for reply in r.replies)
     assert "1-800-222-1222" in text and "988" in text
+
+
+def test_a_child_named_in_an_answer_is_screened_as_a_child(chat, maria):
+    """'found Lucas with the bottle open' in a pharmacy answer is a child into the pills, as
+    'found my son with the bottle open' is: Poison Control, nothing filed (round 13, cv9-027)."""
+    c = chat(maria)
+    c.say("Refill on my escitalopram please")
+    c.say("me")
+    r = c.say("base pharmacy. OH MY GOD i just found Lucas with the bottle open on the floor, "
+              "i don't know how many he ate")
+    assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["poison"]
+    assert not [e for e in r.effects if isinstance(e, FileRequest)]
+
+
+def test_a_childs_name_alone_changes_nothing(chat, maria):
+    c = chat(maria)
+    c.say("Refill on my escitalopram please")
+    c.say("me")
+    r = c.say("the base pharmacy, Lucas and I will pick it up after school")
+    assert r.state.awaiting == "confirm"
