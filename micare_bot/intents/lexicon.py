@@ -18,7 +18,7 @@ from wordfreq import top_n_list
 
 from ..models import INTENTS
 from ..text import Analysed, Vocabulary, analyse, fold, raw_tokens
-from .phrases import PhraseIndex, TemplateError, expand
+from .phrases import PhraseIndex, TemplateError, template_words
 from ..yamlfile import load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -106,10 +106,14 @@ def _templates(value: Any, where: str) -> list[str]:
 
 
 def _words_of(templates: Iterable[str]) -> set[str]:
-    words: set[str] = set()
+    """The tokens of every phrase the templates expand to. Folding and tokens never cross
+    a space, so each distinct word is read once instead of once per expanded phrase."""
+    spelt: set[str] = set()
     for template in templates:
-        for phrase in expand(template):
-            words.update(raw_tokens(fold(phrase)))
+        spelt.update(template_words(template))
+    words: set[str] = set()
+    for word in spelt:
+        words.update(raw_tokens(fold(word)))
     return words
 
 

@@ -15,9 +15,9 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from itertools import chain
-from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
 
 from ..text import phrase_stems
 
@@ -77,6 +77,86 @@ def _expand_seq(s: str, i: int, template: str) -> tuple[list[str], int]:
     return acc, i
 
 
+class _Group(NamedTuple):
+    """A bracketed choice in a parsed template: its alternatives, and whether it may be left out."""
+
+    options: tuple["_Seq", ...]
+    optional: bool
+
+
+# A parsed template: literal text runs and groups, in order. Expansion wraps every group's
+# text in spaces, so a run's words never join a group's: each run is whole words.
+_Seq = tuple[Union[str, _Group], ...]
+_LITERAL_RE = re.compile(r"[^()\[\]|]+")
+
+
+def _parse(template: str) -> _Seq:
+    """The template's structure, with expand's checks: it raises exactly where and what
+    `expand` raises, without building the phrases."""
+    seq, _, end = _parse_seq(template, 0, template)
+    if end != len(template):
+        raise TemplateError(f"unbalanced bracket in template {template!r}")
+    return seq
+
+
+def _parse_seq(s: str, i: int, template: str) -> tuple[_Seq, int, int]:
+    """`_expand_seq`, step for step, keeping the structure and only counting the phrases
+    it would make (so the "too many phrases" check fires at the same point)."""
+    items: list[str | _Group] = []
+    count = 1
+    while i < len(s) and s[i] not in ")]|":
+        ch = s[i]
+        if ch in "([":
+            close = ")" if ch == "(" else "]"
+            options: list[_Seq] = []
+            n_options = 0
+            i += 1
+            while True:
+                part, n, i = _parse_seq(s, i, template)
+                options.append(part)
+                n_options += n
+                if i >= len(s):
+                    raise TemplateError(f"unclosed {ch!r} in template {template!r}")
+                if s[i] == "|":
+                    i += 1
+                    continue
+                if s[i] != close:
+                    raise TemplateError(f"mismatched bracket in template {template!r}")
+                i += 1
+                break
+            optional = ch == "[" or (i < len(s) and s[i] == "?")
+            if optional:
+                n_options += 1
+                if ch == "(" and i < len(s) and s[i] == "?":
+                    i += 1
+            items.append(_Group(tuple(options), optional))
+            count *= n_options
+        else:  # a run of literal characters ("?" included: only "(...)?" makes one optional)
+            run = _LITERAL_RE.match(s, i)
+            assert run is not None  # s[i] is no bracket or bar
+            items.append(run.group())
+            i = run.end()
+        if count > MAX_EXPANSIONS:
+            raise TemplateError(f"template {template!r} expands to too many phrases")
+    return tuple(items), count, i
+
+
+def template_words(template: str) -> set[str]:
+    """The whitespace-separated words of all the template's phrases (raises like `expand`)."""
+    words: set[str] = set()
+
+    def visit(seq: _Seq) -> None:
+        for item in seq:
+            if isinstance(item, str):
+                words.update(item.split())
+            else:
+                for option in item.options:
+                    visit(option)
+
+    visit(_parse(template))
+    return words
+
+
 def plain_lattice(tokens: Sequence[str]) -> list[list[tuple[str, int]]]:
     return [[(t, 1)] for t in tokens]
 
@@ -89,21 +169,26 @@ class Match(NamedTuple, Generic[T]):
     payload: T
 
 
-@dataclass(frozen=True)
-class _Segment:
-    pattern: int
-    index: int
+# The trie is plain dicts and tuples, not node objects: the triage index has some 600,000
+# nodes. A node maps each next token to an edge (child node or None, payloads, parts):
+# the payloads of the phrases that end there and the gapped patterns' parts that end
+# there, kept apart at build time so a match needs no type test. Edges are immutable
+# and replaced when they change (rarely: most edges get one payload). A tuple is smaller
+# than a node object with a dict and two lists, a leaf needs no children dict, and the
+# garbage collector stops tracking a tuple of plain values, so most leaves cost later
+# collections nothing.
+_Edge = tuple[Union["_Trie", None], tuple[Any, ...], tuple[tuple[int, int], ...]]
+_Trie = dict[str, _Edge]
+_BARE: _Edge = (None, (), ())  # an edge nothing ends at yet
 
-
-class _Node:
-    """A trie node: the next tokens, and what ends here. The phrases' payloads and the
-    gapped patterns' parts are kept apart at build time, so a match needs no type test."""
-
-    __slots__ = ("children", "ends")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
-        self.ends: tuple[list[Any], list[tuple[int, int]]] | None = None  # (payloads, parts)
+# Where a walk through the trie stands after part of a template: the node holding the edge
+# last taken, that edge's token, and the length of the key so far (the root: None, None).
+# Positions are kept in a dict, one per distinct key, by (id(node), token); the root has
+# two keys of its own: no word yet, or words with no stem (a phrase `_key` rejects).
+_Position = tuple[Union[_Trie, None], Union[str, None], int]
+_AT_ROOT = "root"
+_AT_ROOT_WORDS = "root, words without stems"
+_START: dict[object, _Position] = {_AT_ROOT: (None, None, 0)}
 
 
 # Phrases that end at one trie node, found at one span: (start, end, their payloads).
@@ -119,8 +204,11 @@ class PhraseIndex(Generic[T]):
     """Exact lookup of stemmed phrases (optionally with gaps) in a lattice."""
 
     def __init__(self, shorthand: Mapping[str, str] | None = None) -> None:
-        self._table: dict[tuple[str, ...], list[object]] = {}
-        self._trie = _Node()
+        self._trie: _Trie = {}
+        self._key_count = 0  # distinct stemmed phrases (trie nodes with ends)
+        # a phrase's stems are its words' stems (folding and tokens never cross a space), and
+        # expanded templates repeat the same words thousands of times: stem each word once
+        self._word_stems: dict[str, tuple[str, ...]] = {}
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
         self._part_sets: list[frozenset[tuple[int, int]]] = []  # the same, for one C-level subset test
@@ -132,40 +220,107 @@ class PhraseIndex(Generic[T]):
         if len(parts) > 1:
             self._add_gapped(parts, payload, template)
             return
+        if GAP not in template:
+            reached = self._walk(template)
+            if _AT_ROOT_WORDS not in reached:
+                # the order of a template's keys does not matter: they share one payload
+                for position in reached.values():
+                    if position[0] is not None:
+                        self._add_at(position, payload)
+                return
+        # a gap inside brackets or a phrase with no stem: expanding phrase by phrase raises
+        # the error it always raised (the walk only serves valid templates)
         for phrase in expand(template):
             if GAP in phrase:
                 raise TemplateError(f"a gap must not sit inside brackets in template {template!r}")
-            self._add_key(self._key(phrase, template), payload)
+            for position in self._step(_START, self._key(phrase, template)).values():
+                self._add_at(position, payload)
 
     def add_all(self, templates: Iterable[str], payload: T) -> None:
         for template in templates:
             self.add(template, payload)
 
+    def _walk(self, template: str) -> dict[object, _Position]:
+        """Make the trie paths of all the phrases a template expands to, and return where
+        they end. The walk follows the template's structure instead of expanding it: a
+        choice is walked once from every position reached so far, so phrases that share a
+        beginning share its steps, and spellings that stem alike ("pain|pains") meet on one
+        edge. Raises like `expand` for a malformed template."""
+        return self._walk_seq(_parse(template), dict(_START))
+
+    def _walk_seq(self, seq: _Seq, positions: dict[object, _Position]) -> dict[object, _Position]:
+        for item in seq:
+            if isinstance(item, str):
+                words = item.split()
+                if not words:
+                    continue
+                stems = tuple(chain.from_iterable(map(self._stems_of, words)))
+                if stems:
+                    positions = self._step(positions, stems)
+                elif _AT_ROOT in positions:  # words, but nothing to match them by
+                    positions = {(_AT_ROOT_WORDS if k == _AT_ROOT else k): v for k, v in positions.items()}
+                continue
+            reached: dict[object, _Position] = {}
+            for option in item.options:
+                reached.update(self._walk_seq(option, positions))
+            if item.optional:
+                reached.update(positions)
+            positions = reached
+        return positions
+
+    def _step(self, positions: dict[object, _Position], stems: tuple[str, ...]) -> dict[object, _Position]:
+        """Each position moved on by the stems, making the edges that are missing."""
+        out: dict[object, _Position] = {}
+        for node, token, depth in positions.values():
+            for stem in stems:
+                if node is None:
+                    node = self._trie
+                else:
+                    child, direct, parts = node[token]  # type: ignore[index]
+                    if child is None:  # a leaf grows its first child
+                        child = {}
+                        node[token] = (child, direct, parts)  # type: ignore[index]
+                    node = child
+                if stem not in node:
+                    node[stem] = _BARE
+                token = stem
+            out[(id(node), token)] = (node, token, depth + len(stems))
+        return out
+
+    def _add_at(self, position: _Position, payload: object) -> None:
+        """A phrase's payload at the edge a walk ended on (once)."""
+        node, token, depth = position
+        child, direct, parts = node[token]  # type: ignore[index]
+        if payload not in direct:
+            self._count_key(direct, parts, depth)
+            node[token] = (child, (*direct, payload), parts)  # type: ignore[index]
+
+    def _add_part_at(self, position: _Position, part: tuple[int, int]) -> None:
+        """A gapped pattern's part at the edge a walk ended on (once)."""
+        node, token, depth = position
+        child, direct, parts = node[token]  # type: ignore[index]
+        if part not in parts:
+            self._count_key(direct, parts, depth)
+            node[token] = (child, direct, (*parts, part))  # type: ignore[index]
+
+    def _count_key(self, direct: tuple[Any, ...], parts: tuple[Any, ...], depth: int) -> None:
+        if not direct and not parts:  # the first thing to end here: a new key
+            self._key_count += 1
+            if depth > self.max_len:
+                self.max_len = depth
+
+    def _stems_of(self, word: str) -> tuple[str, ...]:
+        stems = self._word_stems.get(word)
+        if stems is None:
+            stems = self._word_stems[word] = phrase_stems(word, self._shorthand)
+        return stems
+
     def _key(self, phrase: str, template: str) -> tuple[str, ...]:
-        key = phrase_stems(phrase, self._shorthand)
+        """phrase_stems(phrase), a word at a time from the cache."""
+        key = tuple(chain.from_iterable(map(self._stems_of, phrase.split())))
         if not key:
             raise TemplateError(f"template {template!r} yields an empty phrase")
         return key
-
-    def _add_key(self, key: tuple[str, ...], payload: object) -> None:
-        payloads = self._table.setdefault(key, [])
-        if payload in payloads:
-            return
-        payloads.append(payload)
-        node = self._trie
-        for token in key:
-            child = node.children.get(token)
-            if child is None:
-                child = node.children[token] = _Node()
-            node = child
-        if node.ends is None:
-            node.ends = ([], [])
-        direct, segments = node.ends
-        if isinstance(payload, _Segment):
-            segments.append((payload.pattern, payload.index))
-        else:
-            direct.append(payload)
-        self.max_len = max(self.max_len, len(key))
 
     def _add_gapped(self, parts: list[str], payload: T, template: str) -> None:
         # One pattern per template: each part's expansions all point at the same segment,
@@ -175,14 +330,18 @@ class PhraseIndex(Generic[T]):
         self._parts.append(tuple((pattern, index) for index in range(len(parts))))
         self._part_sets.append(frozenset(self._parts[-1]))
         for index, part in enumerate(parts):
-            phrases = expand(part)
-            if not phrases:
+            reached = self._walk(part)
+            if _AT_ROOT_WORDS in reached:
+                for phrase in expand(part):
+                    self._key(phrase, template)  # raises the empty phrase's error, as it always did
+            ends = [position for position in reached.values() if position[0] is not None]
+            if not ends:
                 raise TemplateError(f"a gap must sit between words in template {template!r}")
-            for phrase in phrases:
-                self._add_key(self._key(phrase, template), _Segment(pattern, index))
+            for position in ends:
+                self._add_part_at(position, (pattern, index))
 
     def __len__(self) -> int:
-        return len(self._table)
+        return self._key_count
 
     def find(self, lattice: Lattice) -> list[Match[T]]:
         """Every phrase occurrence in one clause: plain phrases in the order the scan meets
@@ -215,48 +374,45 @@ class PhraseIndex(Generic[T]):
     def _scan_plain(self, tokens: Sequence[str], hits: list[Hit[T]],
                     segments: list[_SegmentHit]) -> None:
         """The common case, no drug or test names: one trie walk from each start."""
-        root = self._trie.children
+        root = self._trie
         n = len(tokens)
         for start in range(n):
-            node = root.get(tokens[start])
+            edge = root.get(tokens[start])
             pos = start
-            while node is not None:
+            while edge is not None:
                 pos += 1
-                ends = node.ends
-                if ends is not None:
-                    direct, gapped = ends
-                    if direct:
-                        hits.append((start, pos, direct))
-                    if gapped:
-                        segments.append((start, pos, gapped))
-                if pos >= n:
+                children, direct, gapped = edge
+                if direct:
+                    hits.append((start, pos, direct))
+                if gapped:
+                    segments.append((start, pos, gapped))
+                if pos >= n or children is None:
                     break
-                node = node.children.get(tokens[pos])
+                edge = children.get(tokens[pos])
 
     def _scan(self, lattice: Lattice, hits: list[Hit[T]], segments: list[_SegmentHit]) -> None:
         """A lattice with alternatives: from each start, grow every path through the trie."""
         root = self._trie
         n = len(lattice)
         for start in range(n):
-            frontier: list[tuple[_Node, int]] = [(root, start)]
+            frontier: list[tuple[_Trie, int]] = [(root, start)]
             while frontier:
                 grown = []
                 for node, pos in frontier:
                     if pos >= n:
                         continue
                     for token, width in lattice[pos]:
-                        child = node.children.get(token)
-                        if child is None:
+                        edge = node.get(token)
+                        if edge is None:
                             continue
+                        children, direct, gapped = edge
                         end = pos + width
-                        ends = child.ends
-                        if ends is not None:
-                            direct, gapped = ends
-                            if direct:
-                                hits.append((start, end, direct))
-                            if gapped:
-                                segments.append((start, end, gapped))
-                        grown.append((child, end))
+                        if direct:
+                            hits.append((start, end, direct))
+                        if gapped:
+                            segments.append((start, end, gapped))
+                        if children is not None:
+                            grown.append((children, end))
                 frontier = grown
 
     def _chain(self, segments: list[_SegmentHit]) -> Iterator[Match[T]]:
