@@ -18,7 +18,7 @@ from wordfreq import top_n_list
 
 from ..models import INTENTS
 from ..text import Analysed, Vocabulary, analyse, fold, raw_tokens
-from .phrases import PhraseIndex, TemplateError, template_words
+from .phrases import PhraseIndex, TemplateError, building, template_words
 from ..yamlfile import load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -126,17 +126,18 @@ class Lexicon:
         self.shorthand: dict[str, str] = {
             str(k): str(v) for k, v in (raw["shorthand"].get("shorthand") or {}).items()
         }
-        domain_words: set[str] = set()
-        try:
-            self._build_drugs(raw["drugs"], domain_words)
-            self._build_intents(raw["intents"], domain_words)
-            self._build_fields(raw["fields"], domain_words)
-            self._build_slots(raw["drugs"], raw["fields"])
-        except TemplateError as exc:
-            raise LexiconError(str(exc)) from exc
-        domain_words.update(self._triage_words(raw["triage"]))
-        domain_words.update(w for v in self.shorthand.values() for w in v.split())
-        self.vocab = Vocabulary(domain_words, top_n_list("en", ENGLISH_WORDS), self.shorthand)
+        with building():
+            domain_words: set[str] = set()
+            try:
+                self._build_drugs(raw["drugs"], domain_words)
+                self._build_intents(raw["intents"], domain_words)
+                self._build_fields(raw["fields"], domain_words)
+                self._build_slots(raw["drugs"], raw["fields"])
+            except TemplateError as exc:
+                raise LexiconError(str(exc)) from exc
+            domain_words.update(self._triage_words(raw["triage"]))
+            domain_words.update(w for v in self.shorthand.values() for w in v.split())
+            self.vocab = Vocabulary(domain_words, top_n_list("en", ENGLISH_WORDS), self.shorthand)
 
     # -- building ----------------------------------------------------------
 

@@ -15,7 +15,9 @@ marker ``{drug}`` covering the whole name, so ``out of {drug}`` meets
 
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
 
@@ -28,6 +30,41 @@ MAX_GAP = 8
 GAP = "..."
 
 Lattice = Sequence[Sequence[tuple[str, int]]]
+
+
+_building = 0  # how many `building()` blocks are open (only the outermost acts)
+
+
+@contextmanager
+def building() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of an index build.
+
+    A build makes about a million small dicts and tuples that all live on; each
+    collection walks every tracked object again, so with the collector on it spent
+    most of the start-up collecting nothing, and went on walking the indexes at every
+    full collection afterwards (a second or so, mid-conversation). So: collect what
+    garbage there is, pause the collector for the build, then freeze what exists
+    (gc.freeze: moved to the permanent generation and never walked again; reference
+    counting still frees it). The tries hold no reference cycles, so a dropped index is
+    still freed; only a cycle frozen with it stays (the vocabulary's cached corrector
+    refers back to the vocabulary), which matters only to a process that builds many
+    lexicons, and then little.
+    """
+    global _building
+    if _building:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.collect()  # nothing that is garbage already gets frozen with the index
+    gc.disable()
+    _building += 1
+    try:
+        yield
+        gc.freeze()  # only a finished build: a failed one is garbage
+    finally:
+        _building -= 1
+        if enabled:
+            gc.enable()
 
 
 class TemplateError(ValueError):

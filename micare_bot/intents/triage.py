@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from ..models import TriageResult
 from ..text import raw_tokens, split_clauses, split_sentences
 from .lexicon import Lexicon, LexiconError, Message
-from .phrases import PhraseIndex, TemplateError, spans
+from .phrases import PhraseIndex, TemplateError, building, spans
 
 SCOPES = ("negation", "history", "educational", "conditional", "records", "resolved")
 CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
@@ -63,7 +63,8 @@ class Triage:
     def __init__(self, data: Mapping[str, Any], lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         try:
-            self._compile(data, lexicon)
+            with building():
+                self._compile(data, lexicon)
         except TemplateError as exc:
             raise LexiconError(f"triage.yaml: {exc}") from exc
 
