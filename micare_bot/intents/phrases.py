@@ -380,6 +380,17 @@ class PhraseIndex(Generic[T]):
     def __len__(self) -> int:
         return self._key_count
 
+    def payload_tuples(self) -> Iterator[tuple[Any, ...]]:
+        """The payload tuple of every trie edge a phrase ends at: what `scan` reports in
+        its hits, the same objects, for a consumer to precompute what it needs of them."""
+        stack = [self._trie]
+        while stack:
+            for child, direct, _ in stack.pop().values():
+                if direct:
+                    yield direct
+                if child is not None:
+                    stack.append(child)
+
     def find(self, lattice: Lattice) -> list[Match[T]]:
         """Every phrase occurrence in one clause: plain phrases in the order the scan meets
         them (by start, then end), then the gapped ones."""

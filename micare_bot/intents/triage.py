@@ -15,13 +15,13 @@ scoped by their clause like any phrase. Everything is pure and synchronous.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from ..models import TriageResult
 from ..text import raw_tokens, split_clauses, split_sentences
 from .lexicon import Lexicon, LexiconError, Message
-from .phrases import PhraseIndex, TemplateError, building, spans
+from .phrases import PhraseIndex, TemplateError, building
 
 SCOPES = ("negation", "history", "educational", "conditional", "records", "resolved")
 CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
@@ -46,15 +46,68 @@ class Rule:
     has_unless_message: bool = False
 
 
-# Spans are plain (start, end) tuples and a rule's hits plain (clause, start, end, payload)
-# tuples: a message has dozens of them, and a Match would cost a Python-level __new__ each.
+# Spans are plain (start, end) tuples and hits plain tuples: a message has dozens of them,
+# and a Match would cost a Python-level __new__ each.
 _Span = tuple[int, int]
-_RuleHit = tuple[int, int, int, tuple[Any, ...]]
+_Cues = dict[str, list[_Span]]  # one clause's cues: kind -> spans, in scan order
 
 
-@dataclass
-class _ClauseScan:
-    cues: dict[str, list[_Span]] = field(default_factory=dict)
+class _Kinds(NamedTuple):
+    """The payloads of the phrases that end at one trie edge, sorted by what they are for
+    (each kind in payload order). Made once per edge when the rules are compiled, so a
+    message's scan files a span's payloads a kind at a time instead of testing the tag of
+    each one: a common word ends a dozen rules' `requires_any` phrases."""
+
+    cues: tuple[str, ...]
+    voids: tuple[str, ...]  # features whose mention here is no mention (feature_except)
+    features: tuple[str, ...]
+    phrases: tuple[int, ...]  # rules whose phrase this is
+    groups: tuple[tuple[int, int], ...]  # (rule, near group)
+    requires: frozenset[int]  # rules, for a set update
+    unless: frozenset[int]
+    excepts: tuple[int, ...]
+    unless_message: frozenset[int]
+
+
+def _sort_kinds(payloads: Iterable[tuple[Any, ...]]) -> _Kinds:
+    sorted_: dict[str, list[Any]] = {k: [] for k in _Kinds._fields}
+    for payload in payloads:
+        tag = payload[0]
+        if tag == "c":
+            sorted_["cues"].append(payload[1])
+        elif tag == "x":
+            sorted_["voids"].append(payload[1])
+        elif tag == "f":
+            sorted_["features"].append(payload[1])
+        else:  # a rule's: ("r", rule, kind, group)
+            kind = payload[2]
+            if kind == "phrase":
+                sorted_["phrases"].append(payload[1])
+            elif kind == "group":
+                sorted_["groups"].append((payload[1], payload[3]))
+            elif kind == "except":
+                sorted_["excepts"].append(payload[1])
+            else:  # requires, unless, unless_message
+                sorted_[kind].append(payload[1])
+    return _Kinds(*(frozenset(v) if k in ("requires", "unless", "unless_message") else tuple(v)
+                    for k, v in sorted_.items()))
+
+
+class _Found:
+    """Everything a message's scan found, filed by what it is for."""
+
+    __slots__ = ("cues", "features", "voided", "phrases", "groups", "required", "unless", "excepted", "vetoed")
+
+    def __init__(self) -> None:
+        self.cues: list[_Cues] = []  # per clause
+        self.features: list[tuple[int, int, int, str]] = []  # (clause, start, end, feature)
+        self.voided: dict[tuple[int, str], list[_Span]] = {}  # (clause, feature) -> feature_except spans
+        self.phrases: dict[int, list[tuple[int, int, int]]] = {}  # rule -> (clause, start, end)
+        self.groups: dict[int, list[tuple[int, int, _Span]]] = {}  # rule -> (clause, group, span)
+        self.required: set[int] = set()  # rules one of whose requires_any phrases occurs
+        self.unless: dict[int, set[int]] = {}  # clause -> rules one of whose unless phrases is in it
+        self.excepted: dict[int, dict[int, list[_Span]]] = {}  # rule -> clause -> except spans
+        self.vetoed: set[int] = set()  # rules one of whose unless_message phrases occurs
 
 
 class Triage:
@@ -142,6 +195,11 @@ class Triage:
         for i, rule in enumerate(self.rules):
             if rule.all_features:
                 self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
+        # each trie edge's payloads sorted by kind, by the identity of the edge's payload tuple
+        # (kept with it, so the id stays that tuple's); gapped patterns' payloads by value
+        self._kinds: dict[int, tuple[tuple[Any, ...], _Kinds]] = {
+            id(payloads): (payloads, _sort_kinds(payloads)) for payloads in self.index.payload_tuples()}
+        self._payload_kinds: dict[tuple[Any, ...], _Kinds] = {}
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
@@ -186,39 +244,23 @@ class Triage:
 
     def assess(self, message: Message) -> TriageResult:
         """The most urgent level any unscoped red flag in the message calls for."""
-        scans: list[_ClauseScan] = []
-        rule_hits: dict[int, list[_RuleHit]] = {}
-        feature_hits: list[tuple[int, int, str]] = []
-        feature_spans: list[tuple[int, int, int, str]] = []  # (clause, start, end, feature)
-        voided: dict[tuple[int, str], list[_Span]] = {}  # feature_except matches
-        for c, lattice in enumerate(message.lattices):
-            scan = _ClauseScan()
-            for start, end, payload in spans(*self.index.scan(lattice)):
-                tag = payload[0]
-                if tag == "r":
-                    rule_hits.setdefault(payload[1], []).append((c, start, end, payload))
-                elif tag == "c":
-                    scan.cues.setdefault(payload[1], []).append((start, end))
-                elif tag == "x":
-                    voided.setdefault((c, payload[1]), []).append((start, end))
-                else:
-                    feature_spans.append((c, start, end, payload[1]))
-            scans.append(scan)
-        for c, start, end, name in feature_spans:
-            if not _inside((start, end), voided.get((c, name), ())):
-                feature_hits.append((c, start, name))
+        found = self._scan(message)
+        feature_hits: list[tuple[int, int, str]] = [
+            (c, start, name) for c, start, end, name in found.features
+            if not found.voided or not _inside((start, end), found.voided.get((c, name), ()))]
+        clause_cues = found.cues
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
         last_resolved: dict[int, int] = {}  # sentence -> the last clause with a resolved cue
-        for c, scan in enumerate(scans):
-            sentence_cues.setdefault(sentence_of[c], set()).update(scan.cues)
-            if "resolved" in scan.cues:
+        for c, cues in enumerate(clause_cues):
+            sentence_cues.setdefault(sentence_of[c], set()).update(cues)
+            if "resolved" in cues:
                 last_resolved[sentence_of[c]] = c
-        listed = self._list_negated(message, scans)
+        listed = self._list_negated(message, clause_cues)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
-            cues = scans[c].cues
-            if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(scans[c], start))):
+            cues = clause_cues[c]
+            if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(cues, start))):
                 return False
             for scope in CLAUSE_SCOPES:
                 if scope in scopes and scope in cues:
@@ -240,59 +282,89 @@ class Triage:
         features_by_scopes: dict[frozenset[str], set[str]] = {}
         feature_cache: dict[str, Any] = {}
         possible = self._possible_features(message, feature_hits, feature_cache)  # mentioned at all
-        candidates = set(rule_hits)
+        # a rule fires on a phrase, a `near` match or its features: a rule whose words only
+        # met its requires_any, unless or except phrases cannot, and is not tried
+        candidates = set(found.phrases)
+        candidates.update(found.groups)
         for name in possible:
             candidates.update(self.by_feature.get(name, ()))
         for i in sorted(candidates, key=self.rank.__getitem__):
             rule = self.rules[i]
-            hits = rule_hits.get(i)
             features: set[str] = set()
             if rule.all_features:
-                if hits is None and not possible.issuperset(rule.all_features):
+                if i not in found.phrases and i not in found.groups and not possible.issuperset(rule.all_features):
                     continue
                 features = features_by_scopes.get(rule.scopes)  # type: ignore[assignment]
                 if features is None:
                     features = self._features(message, feature_hits, live, rule.scopes, feature_cache)
                     features_by_scopes[rule.scopes] = features
-            if self._rule_fires(rule, hits or [], features, live):
+            if self._rule_fires(i, rule, found, features, live):
                 return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
-    def _rule_fires(self, rule: Rule, hits: list[_RuleHit],
+    def _scan(self, message: Message) -> _Found:
+        """Every cue, feature and rule phrase in the message's clauses, filed by kind (each
+        kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
+        found = _Found()
+        kinds_of = self._kinds.get
+        for c, lattice in enumerate(message.lattices):
+            cues: _Cues = {}
+            found.cues.append(cues)
+            hits, gapped = self.index.scan(lattice)
+            for start, end, payloads in hits:
+                entry = kinds_of(id(payloads))
+                kinds = entry[1] if entry is not None and entry[0] is payloads else _sort_kinds(payloads)
+                self._file(found, cues, c, start, end, kinds)
+            for start, end, payload in gapped:
+                kinds = self._payload_kinds.get(payload)  # type: ignore[arg-type]
+                if kinds is None:
+                    kinds = self._payload_kinds[payload] = _sort_kinds((payload,))  # type: ignore[index]
+                self._file(found, cues, c, start, end, kinds)
+        return found
+
+    @staticmethod
+    def _file(found: _Found, cues: _Cues, c: int, start: int, end: int, kinds: _Kinds) -> None:
+        if kinds.features:
+            found.features.extend([(c, start, end, name) for name in kinds.features])
+        if kinds.requires:
+            found.required.update(kinds.requires)
+        if kinds.unless:
+            found.unless.setdefault(c, set()).update(kinds.unless)
+        if kinds.groups:
+            for rule, g in kinds.groups:
+                found.groups.setdefault(rule, []).append((c, g, (start, end)))
+        if kinds.phrases:
+            for rule in kinds.phrases:
+                found.phrases.setdefault(rule, []).append((c, start, end))
+        if kinds.cues:
+            for kind in kinds.cues:
+                cues.setdefault(kind, []).append((start, end))
+        if kinds.unless_message:
+            found.vetoed.update(kinds.unless_message)
+        if kinds.excepts:
+            for rule in kinds.excepts:
+                found.excepted.setdefault(rule, {}).setdefault(c, []).append((start, end))
+        if kinds.voids:
+            for name in kinds.voids:
+                found.voided.setdefault((c, name), []).append((start, end))
+
+    def _rule_fires(self, i: int, rule: Rule, found: _Found,
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
-        # the hits sorted by kind in one pass (each kind's in scan order)
-        phrases: list[tuple[int, int, int]] = []
-        grouped: list[tuple[int, int, _Span]] = []
-        unless_clauses: set[int] = set()
-        excepted: dict[int, list[_Span]] = {}
-        required = vetoed = False
-        for c, start, end, payload in hits:
-            kind = payload[2]
-            if kind == "phrase":
-                phrases.append((c, start, end))
-            elif kind == "group":
-                grouped.append((c, payload[3], (start, end)))
-            elif kind == "requires":
-                required = True
-            elif kind == "unless":
-                unless_clauses.add(c)
-            elif kind == "except":
-                excepted.setdefault(c, []).append((start, end))
-            else:  # unless_message
-                vetoed = True
-        if rule.has_requires and not required:
+        if rule.has_requires and i not in found.required:
             return False
-        if rule.has_unless_message and vetoed:
+        if rule.has_unless_message and i in found.vetoed:
             return False
+        unless = found.unless
+        excepted = found.excepted.get(i, {})
         if rule.has_phrases:
-            for c, start, end in phrases:
-                if c not in unless_clauses and not _inside((start, end), excepted.get(c, ())) \
+            for c, start, end in found.phrases.get(i, ()):
+                if i not in unless.get(c, ()) and not _inside((start, end), excepted.get(c, ())) \
                         and live(c, start, rule.scopes):
                     return True
         if rule.groups:
             by_clause: dict[int, dict[int, list[_Span]]] = {}
-            for c, g, span in grouped:
-                if c not in unless_clauses and not _inside(span, excepted.get(c, ())):
+            for c, g, span in found.groups.get(i, ()):
+                if i not in unless.get(c, ()) and not _inside(span, excepted.get(c, ())):
                     by_clause.setdefault(c, {}).setdefault(g, []).append(span)
             for c, groups in by_clause.items():
                 if len(groups) == rule.groups and self._near(c, groups, rule, live):
@@ -378,7 +450,7 @@ class Triage:
         occurrences.extend(feature_hits)
         return found, occurrences
 
-    def _list_negated(self, message: Message, scans: list[_ClauseScan]) -> set[int]:
+    def _list_negated(self, message: Message, clause_cues: list[_Cues]) -> set[int]:
         """Clauses that only continue a negated list: "no fever, chills or cough".
 
         A comma splits the list into clauses; a short clause that closes it
@@ -396,7 +468,7 @@ class Triage:
         for c in range(1, len(clauses)):
             if sentence_of[c] != sentence_of[c - 1] or len(clauses[c]) > 6:
                 continue
-            prev = scans[c - 1].cues
+            prev = clause_cues[c - 1]
             prev_negated = (c - 1) in listed or (bool(prev.get("negation")) and not prev.get("pseudo_negation"))
             if not prev_negated:
                 continue
@@ -408,9 +480,9 @@ class Triage:
                 listed.add(c)  # the middle item of "no a, b, or c"
         return listed
 
-    def _negated(self, scan: _ClauseScan, start: int) -> bool:
-        pseudo = scan.cues.get("pseudo_negation", [])
-        for cue_start, cue_end in scan.cues.get("negation", []):
+    def _negated(self, cues: _Cues, start: int) -> bool:
+        pseudo = cues.get("pseudo_negation", [])
+        for cue_start, cue_end in cues.get("negation", []):
             if cue_end > start or start - cue_end > self.negation_window:
                 continue
             if any(p_start <= cue_start < p_end for p_start, p_end in pseudo):
