@@ -19,6 +19,7 @@ import gc
 import re
 from contextlib import contextmanager
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
 
 from ..text import phrase_stems
@@ -214,7 +215,7 @@ class Match(NamedTuple, Generic[T]):
 # than a node object with a dict and two lists, a leaf needs no children dict, and the
 # garbage collector stops tracking a tuple of plain values, so most leaves cost later
 # collections nothing.
-_Edge = tuple[Union["_Trie", None], tuple[Any, ...], tuple[tuple[int, int], ...]]
+_Edge = tuple[Union["_Trie", None], tuple[Any, ...], tuple[int, ...]]
 _Trie = dict[str, _Edge]
 _BARE: _Edge = (None, (), ())  # an edge nothing ends at yet
 
@@ -233,8 +234,11 @@ _START: dict[object, _Position] = {_AT_ROOT: (None, None, 0)}
 # triage node often carries a dozen payloads); consumers that only read the spans can
 # skip building the Match objects altogether.
 Hit = tuple[int, int, Sequence[T]]
-# A gapped pattern's parts found at one span: (start, end, [(pattern, index), ...]).
-_SegmentHit = tuple[int, int, Sequence[tuple[int, int]]]
+# A gapped pattern's parts found at one span: (start, end, [part, ...]). A part is a plain
+# int numbering (pattern, index) pairs: a clause meets a dozen parts, and the sets built of
+# them hash ints faster than tuples scattered over the heap.
+_SegmentHit = tuple[int, int, Sequence[int]]
+_PARTS = itemgetter(2)  # a segment hit's parts
 
 
 class PhraseIndex(Generic[T]):
@@ -247,8 +251,10 @@ class PhraseIndex(Generic[T]):
         # expanded templates repeat the same words thousands of times: stem each word once
         self._word_stems: dict[str, tuple[str, ...]] = {}
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
-        self._parts: list[tuple[tuple[int, int], ...]] = []  # pattern id -> its (pattern, index) parts
-        self._part_sets: list[frozenset[tuple[int, int]]] = []  # the same, for one C-level subset test
+        self._parts: list[tuple[int, ...]] = []  # pattern id -> its parts, in order
+        self._part_sets: list[frozenset[int]] = []  # the same, for one C-level subset test
+        self._pattern_of: list[int] = []  # part -> its pattern
+        self._last_parts: set[int] = set()  # each pattern's last part
         self._shorthand = shorthand
         self.max_len = 0
 
@@ -332,7 +338,7 @@ class PhraseIndex(Generic[T]):
             self._count_key(direct, parts, depth)
             node[token] = (child, (*direct, payload), parts)  # type: ignore[index]
 
-    def _add_part_at(self, position: _Position, part: tuple[int, int]) -> None:
+    def _add_part_at(self, position: _Position, part: int) -> None:
         """A gapped pattern's part at the edge a walk ended on (once)."""
         node, token, depth = position
         child, direct, parts = node[token]  # type: ignore[index]
@@ -364,8 +370,11 @@ class PhraseIndex(Generic[T]):
         # so a common word costs one lookup, not one per expanded phrase.
         pattern = len(self._gapped)
         self._gapped.append((len(parts), payload))
-        self._parts.append(tuple((pattern, index) for index in range(len(parts))))
+        first = len(self._pattern_of)
+        self._parts.append(tuple(range(first, first + len(parts))))
+        self._pattern_of.extend([pattern] * len(parts))
         self._part_sets.append(frozenset(self._parts[-1]))
+        self._last_parts.add(self._parts[-1][-1])
         for index, part in enumerate(parts):
             reached = self._walk(part)
             if _AT_ROOT_WORDS in reached:
@@ -375,7 +384,7 @@ class PhraseIndex(Generic[T]):
             if not ends:
                 raise TemplateError(f"a gap must sit between words in template {template!r}")
             for position in ends:
-                self._add_part_at(position, (pattern, index))
+                self._add_part_at(position, self._parts[pattern][index])
 
     def __len__(self) -> int:
         return self._key_count
@@ -467,16 +476,19 @@ class PhraseIndex(Generic[T]):
         """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
         after the previous one ends; one match per pattern, from its earliest first part.
         Patterns come in the order the scan first met one of their parts."""
+        # most parts met are common words whose other parts are absent: a pattern can only
+        # match when its last part was met (in most clauses none was: one C-level pass)
+        lasts = self._last_parts.intersection(chain.from_iterable(map(_PARTS, segments)))
+        if not lasts:
+            return
         # the parts met, in the order first met (a dict as an ordered set, built in C)
-        met = dict.fromkeys(chain.from_iterable(parts for _, _, parts in segments)).keys()
-        tried: set[int] = set()
-        for pattern, _ in met:
-            if pattern in tried:
-                continue
-            tried.add(pattern)
-            # most parts are common words whose other parts are absent
-            if not met >= self._part_sets[pattern]:
-                continue
+        met = dict.fromkeys(chain.from_iterable(map(_PARTS, segments))).keys()
+        pattern_of = self._pattern_of
+        complete = [pattern_of[last] for last in lasts if met >= self._part_sets[pattern_of[last]]]
+        if len(complete) > 1:  # in the order the scan first met one of their parts
+            order = list(met)
+            complete.sort(key=lambda pattern: min(map(order.index, self._parts[pattern])))
+        for pattern in complete:
             found = [[(start, end) for start, end, parts in segments if part in parts]
                      for part in self._parts[pattern]]
             for first_start, end in found[0]:
