@@ -26,6 +26,10 @@ _TOKEN_RE = re.compile(r"\{[a-z]+\}|[a-z]+\d[a-z\d]*|\d+(?:\.\d+)?|[a-z\u00e0-\u
 _CLAUSE_SPLIT_RE = re.compile(
     r"[.!?;:\n]+(?:\s|$)|,|\(|\)|\s[-\u2013\u2014]+\s|\b(?:but|however|though|although|except|and now|now|yet)\b"
 )
+# The same without the words: trying the word branch at every position is most of the
+# split's cost, and a text that holds none of the words as a substring cannot match it.
+_CLAUSE_SPLIT_PUNCT_RE = re.compile(r"[.!?;:\n]+(?:\s|$)|,|\(|\)|\s[-\u2013\u2014]+\s")
+_CLAUSE_WORDS = ("but", "however", "though", "except", "now", "yet")  # in every word match
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
 # "10mg" -> "10 mg", "100.4F" -> "100.4 f": numbers are their own tokens.
 _NUM_GLUE_RE = re.compile(
@@ -47,12 +51,15 @@ _CONTRACTIONS = (
 )
 
 
+_HAS_DIGIT = re.compile(r"\d").search
 _OVERDOSED_RE = re.compile(r"\bo\.?d'?e?d\b(?<!\bodd)|\bo\.d\.\b")
 
 
 def fold(text: str) -> str:
     """Lower-case, drop accents, expand contractions, drop the remaining apostrophes inside words."""
-    text = text.translate(_APOSTROPHES).lower()
+    if not text.isascii() or "`" in text:  # the other apostrophes to fold are not ASCII
+        text = text.translate(_APOSTROPHES)
+    text = text.lower()
     if not text.isascii():  # accents off: "vómito" and "vomito", "pañal" and "panal" meet
         text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
     if "od" in text or "o.d" in text:  # in every match
@@ -62,7 +69,9 @@ def fold(text: str) -> str:
             if needle in text:
                 text = pattern.sub(repl, text)
         text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # kid's -> kids
-    return _NUM_GLUE_RE.sub(r"\1 \2", text)
+    if _HAS_DIGIT(text):  # every glued number has a digit; most messages have none
+        text = _NUM_GLUE_RE.sub(r"\1 \2", text)
+    return text
 
 
 def raw_tokens(text: str) -> list[str]:
@@ -72,7 +81,8 @@ def raw_tokens(text: str) -> list[str]:
 
 def split_clauses(text: str) -> list[str]:
     """Clauses of folded text; negation and history cues do not cross them."""
-    return [c for c in _CLAUSE_SPLIT_RE.split(text) if c and c.strip()]
+    pattern = _CLAUSE_SPLIT_RE if any(map(text.__contains__, _CLAUSE_WORDS)) else _CLAUSE_SPLIT_PUNCT_RE
+    return [c for c in pattern.split(text) if c and c.strip()]
 
 
 def split_sentences(text: str) -> list[str]:
