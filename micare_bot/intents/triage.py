@@ -421,7 +421,7 @@ class Triage:
         has_units = _UNITS_RE.search(folded) is not None
         has_digits = _DIGIT_RE.search(folded) is not None
         age = _infant_age_days(folded) if has_units else None  # the costliest pattern: read once
-        if _NEWBORN_RE.search(folded) or (age is not None and age < 90):
+        if _newborn(folded) or (age is not None and age < 90):
             found.add("infant_under_3_months")
         if has_units:
             if age is not None and age < 180:
@@ -434,7 +434,7 @@ class Triage:
             # readings are scoped like phrases: "fever of 104 last month, all better" is history
             clauses = message.analysed.clause_texts or _clause_texts(folded)  # kept by analyse
             scoped = len(clauses) == len(message.lattices)
-            has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+            has_context = _fever_context(folded)
             for c, text in enumerate(clauses):
                 if _DIGIT_RE.search(text) is None:
                     continue  # every reading is a number
@@ -542,6 +542,24 @@ _TEMP_RE = re.compile(r"(?<![\d/.])(\d{2,3}(?:\.\d)?)\s*(°|degrees|deg|f\b|c\b|
 _FEVER_CONTEXT_RE = re.compile(
     r"\b(fever|temp|temperature|thermometer|degrees|rectal|rectally|orally|forehead|armpit|measured|reading|read|running|spiked|spiking|hot)\b|°"
 )
+# Substrings every match of a pattern contains: a few `in` tests are much cheaper than a
+# regex pass over the whole message, and most messages have none of them.
+_FEVER_CONTEXT_NEEDLES = ("fever", "temp", "thermometer", "degree", "rectal", "orally", "forehead", "armpit",
+                          "measured", "read", "running", "spik", "hot", "°")
+_NEWBORN_NEEDLES = ("newborn", "neonate", "new born")
+_SPO2_NEEDLES = ("ox", "o2", "sat", "reader")  # oxygen, ox, oximeter; o2, spo2; sat(s), saturation(s)
+
+
+def _has(text: str, needles: tuple[str, ...]) -> bool:
+    return any(map(text.__contains__, needles))
+
+
+def _fever_context(folded: str) -> bool:
+    return _has(folded, _FEVER_CONTEXT_NEEDLES) and _FEVER_CONTEXT_RE.search(folded) is not None
+
+
+def _newborn(folded: str) -> bool:
+    return _has(folded, _NEWBORN_NEEDLES) and _NEWBORN_RE.search(folded) is not None
 _DAYS_RE = re.compile(
     r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple(?: of)?)\s+(?:straight\s+|whole\s+|full\s+)?(days?|nights?|weeks?)\b"
     r"|\b(a|one|over a|more than a|almost a|nearly a|about a)\s+(week|whole week)\b"
@@ -572,7 +590,7 @@ def _clause_texts(folded: str) -> list[str]:
 
 def computed_features(folded: str) -> Iterable[str]:
     """Features read from numbers: an infant's age, a temperature, a duration (unscoped)."""
-    if _NEWBORN_RE.search(folded) or _infant(folded):
+    if _newborn(folded) or _infant(folded):
         yield "infant_under_3_months"
     age = _infant_age_days(folded)
     if age is not None and age < 180:
@@ -581,7 +599,7 @@ def computed_features(folded: str) -> Iterable[str]:
         yield "spo2_low"
     if _gestation_weeks(folded):
         yield "gestation_weeks"
-    yield from _reading_features(folded, bool(_FEVER_CONTEXT_RE.search(folded)))
+    yield from _reading_features(folded, _fever_context(folded))
     if _days_3_plus(folded):
         yield "days_3_plus"
 
@@ -633,10 +651,14 @@ _SPO2_RE = re.compile(
 
 def _spo2_low(folded: str) -> bool:
     """An oxygen saturation reading of 91 % or lower ("oxygen reader says 84%")."""
+    if not _has(folded, _SPO2_NEEDLES):
+        return False
     return any(50 <= int(m.group(1)) <= 91 for m in _SPO2_RE.finditer(folded))
 
 
 def _gestation_weeks(folded: str) -> bool:
+    if "wk" not in folded and "week" not in folded:  # in every match
+        return False
     return any(4 <= int(m.group(1)) <= 42 for m in _GESTATION_RE.finditer(folded))
 
 
@@ -663,7 +685,7 @@ def _infant_age_days(folded: str) -> float | None:
 
 def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:
     if has_context is None:
-        has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+        has_context = _fever_context(folded)
     best: float | None = None
     for m in _TEMP_RE.finditer(folded):
         text, unit = m.group(1), (m.group(2) or "").strip()
@@ -692,6 +714,8 @@ _TODAY_RE = re.compile(r"\b(?:today is|it is|its|now|today|this)\s+(" + "|".join
 
 def _weekday_span(folded: str) -> int | None:
     """Days from "since saturday" to "it's tuesday now", when both are named."""
+    if "day" not in folded:  # in every weekday's name
+        return None
     since, today = _SINCE_DAY_RE.search(folded), _TODAY_RE.search(folded)
     if not since or not today:
         return None
@@ -699,6 +723,8 @@ def _weekday_span(folded: str) -> int | None:
 
 
 def _days_3_plus(folded: str) -> bool:
+    if "day" not in folded and "night" not in folded and "week" not in folded:
+        return False  # every duration it reads names days, nights or weeks (weekdays too)
     span = _weekday_span(folded)
     if span is not None and span >= 3:
         return True
