@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from ..models import TriageResult
@@ -50,6 +51,7 @@ class Rule:
 # and a Match would cost a Python-level __new__ each.
 _Span = tuple[int, int]
 _Cues = dict[str, list[_Span]]  # one clause's cues: kind -> spans, in scan order
+_NAME = itemgetter(2)  # of a (clause, start, feature) occurrence
 
 
 class _Kinds(NamedTuple):
@@ -307,46 +309,43 @@ class Triage:
         kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
         found = _Found()
         kinds_of = self._kinds.get
+        features, required, vetoed = found.features, found.required, found.vetoed
         for c, lattice in enumerate(message.lattices):
             cues: _Cues = {}
             found.cues.append(cues)
             hits, gapped = self.index.scan(lattice)
+            if gapped:  # filed after the clause's plain phrases, as the scan reports them
+                hits.extend((start, end, (payload,)) for start, end, payload in gapped)
             for start, end, payloads in hits:
                 entry = kinds_of(id(payloads))
-                kinds = entry[1] if entry is not None and entry[0] is payloads else _sort_kinds(payloads)
-                self._file(found, cues, c, start, end, kinds)
-            for start, end, payload in gapped:
-                kinds = self._payload_kinds.get(payload)  # type: ignore[arg-type]
-                if kinds is None:
-                    kinds = self._payload_kinds[payload] = _sort_kinds((payload,))  # type: ignore[index]
-                self._file(found, cues, c, start, end, kinds)
+                kinds = entry[1] if entry is not None and entry[0] is payloads else self._kinds_by_value(payloads)
+                k_cues, k_voids, k_features, k_phrases, k_groups, k_requires, k_unless, k_excepts, k_vetoes = kinds
+                for name in k_features:
+                    features.append((c, start, end, name))
+                if k_requires:
+                    required.update(k_requires)
+                if k_unless:
+                    found.unless.setdefault(c, set()).update(k_unless)
+                for rule, g in k_groups:
+                    found.groups.setdefault(rule, []).append((c, g, (start, end)))
+                for rule in k_phrases:
+                    found.phrases.setdefault(rule, []).append((c, start, end))
+                for kind in k_cues:
+                    cues.setdefault(kind, []).append((start, end))
+                if k_vetoes:
+                    vetoed.update(k_vetoes)
+                for rule in k_excepts:
+                    found.excepted.setdefault(rule, {}).setdefault(c, []).append((start, end))
+                for name in k_voids:
+                    found.voided.setdefault((c, name), []).append((start, end))
         return found
 
-    @staticmethod
-    def _file(found: _Found, cues: _Cues, c: int, start: int, end: int, kinds: _Kinds) -> None:
-        if kinds.features:
-            found.features.extend([(c, start, end, name) for name in kinds.features])
-        if kinds.requires:
-            found.required.update(kinds.requires)
-        if kinds.unless:
-            found.unless.setdefault(c, set()).update(kinds.unless)
-        if kinds.groups:
-            for rule, g in kinds.groups:
-                found.groups.setdefault(rule, []).append((c, g, (start, end)))
-        if kinds.phrases:
-            for rule in kinds.phrases:
-                found.phrases.setdefault(rule, []).append((c, start, end))
-        if kinds.cues:
-            for kind in kinds.cues:
-                cues.setdefault(kind, []).append((start, end))
-        if kinds.unless_message:
-            found.vetoed.update(kinds.unless_message)
-        if kinds.excepts:
-            for rule in kinds.excepts:
-                found.excepted.setdefault(rule, {}).setdefault(c, []).append((start, end))
-        if kinds.voids:
-            for name in kinds.voids:
-                found.voided.setdefault((c, name), []).append((start, end))
+    def _kinds_by_value(self, payloads: tuple[Any, ...]) -> _Kinds:
+        """Kinds of payloads that are no trie edge's tuple (a gapped pattern's, as a 1-tuple)."""
+        kinds = self._payload_kinds.get(payloads)
+        if kinds is None:
+            kinds = self._payload_kinds[payloads] = _sort_kinds(payloads)
+        return kinds
 
     def _rule_fires(self, i: int, rule: Rule, found: _Found,
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
@@ -398,7 +397,7 @@ class Triage:
             if name not in found and live(c, start, scopes):
                 found.add(name)
         for name, refs in self.alias_order:  # "@fever" style references, resolved once
-            if name not in found and any(ref in found for ref in refs):
+            if name not in found and not found.isdisjoint(refs):
                 found.add(name)
         return found
 
@@ -406,9 +405,10 @@ class Triage:
                            cache: dict[str, Any]) -> set[str]:
         if "found" not in cache:
             cache["found"], cache["occurrences"] = self._feature_occurrences(message, feature_hits)
-        possible = set(cache["found"]) | {name for _, _, name in cache["occurrences"]}
+        possible = set(cache["found"])
+        possible.update(map(_NAME, cache["occurrences"]))
         for name, refs in self.alias_order:
-            if any(ref in possible for ref in refs):
+            if not possible.isdisjoint(refs):
                 possible.add(name)
         return possible
 
