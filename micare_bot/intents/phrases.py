@@ -476,17 +476,16 @@ class PhraseIndex(Generic[T]):
         """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
         after the previous one ends; one match per pattern, from its earliest first part.
         Patterns come in the order the scan first met one of their parts."""
-        # most parts met are common words whose other parts are absent: a pattern can only
-        # match when its last part was met (in most clauses none was: one C-level pass)
-        lasts = self._last_parts.intersection(chain.from_iterable(map(_PARTS, segments)))
-        if not lasts:
-            return
-        # the parts met, in the order first met (a dict as an ordered set, built in C)
-        met = dict.fromkeys(chain.from_iterable(map(_PARTS, segments))).keys()
+        # the parts met; a pattern is only chained when all its parts were met, its last
+        # one among them (most parts met are common words whose other parts are absent)
+        met = set(chain.from_iterable(map(_PARTS, segments)))
         pattern_of = self._pattern_of
-        complete = [pattern_of[last] for last in lasts if met >= self._part_sets[pattern_of[last]]]
+        complete = [pattern_of[last] for last in met & self._last_parts
+                    if met >= self._part_sets[pattern_of[last]]]
+        if not complete:
+            return
         if len(complete) > 1:  # in the order the scan first met one of their parts
-            order = list(met)
+            order = list(dict.fromkeys(chain.from_iterable(map(_PARTS, segments))))
             complete.sort(key=lambda pattern: min(map(order.index, self._parts[pattern])))
         for pattern in complete:
             found = [[(start, end) for start, end, parts in segments if part in parts]
