@@ -20,7 +20,7 @@ import re
 from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
+from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
 
 from ..text import phrase_stems
 
@@ -389,14 +389,23 @@ class PhraseIndex(Generic[T]):
     def __len__(self) -> int:
         return self._key_count
 
-    def payload_tuples(self) -> Iterator[tuple[Any, ...]]:
-        """The payload tuple of every trie edge a phrase ends at: what `scan` reports in
-        its hits, the same objects, for a consumer to precompute what it needs of them."""
+    def map_payloads(self, compile_: Callable[[tuple[Any, ...]], Any]) -> None:
+        """Replace the payloads of every span the trie knows by compile_(payloads), once per
+        distinct payload tuple: `scan` then reports those in its hits (and `find` and
+        `spans` iterate them), so a consumer can precompute what it needs of each span
+        instead of reading its payloads for every message. compile_ must return a value
+        that is true (a scan only reports spans whose payloads are). Gapped patterns'
+        payloads are not mapped."""
+        compiled: dict[tuple[Any, ...], Any] = {}
         stack = [self._trie]
         while stack:
-            for child, direct, _ in stack.pop().values():
+            node = stack.pop()
+            for token, (child, direct, parts) in node.items():
                 if direct:
-                    yield direct
+                    value = compiled.get(direct)
+                    if value is None:
+                        value = compiled[direct] = compile_(direct)
+                    node[token] = (child, value, parts)  # the same key: no resize mid-iteration
                 if child is not None:
                     stack.append(child)
 

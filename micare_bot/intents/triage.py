@@ -56,9 +56,10 @@ _NAME = itemgetter(2)  # of a (clause, start, feature) occurrence
 
 class _Kinds(NamedTuple):
     """The payloads of the phrases that end at one trie edge, sorted by what they are for
-    (each kind in payload order). Made once per edge when the rules are compiled, so a
-    message's scan files a span's payloads a kind at a time instead of testing the tag of
-    each one: a common word ends a dozen rules' `requires_any` phrases."""
+    (each kind in payload order). The index holds these in place of the payload tuples
+    (made once per distinct tuple when the rules are compiled), so a message's scan files
+    a span's payloads a kind at a time instead of testing the tag of each one: a common
+    word ends a dozen rules' `requires_any` phrases."""
 
     cues: tuple[str, ...]
     voids: tuple[str, ...]  # features whose mention here is no mention (feature_except)
@@ -197,10 +198,10 @@ class Triage:
         for i, rule in enumerate(self.rules):
             if rule.all_features:
                 self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
-        # each trie edge's payloads sorted by kind, by the identity of the edge's payload tuple
-        # (kept with it, so the id stays that tuple's); gapped patterns' payloads by value
-        self._kinds: dict[int, tuple[tuple[Any, ...], _Kinds]] = {
-            id(payloads): (payloads, _sort_kinds(payloads)) for payloads in self.index.payload_tuples()}
+        # the index reports each span's payloads sorted by kind (one _Kinds per distinct
+        # payload tuple, shared by every edge with that tuple); gapped patterns report their
+        # payloads as they are, sorted on first use
+        self.index.map_payloads(_sort_kinds)
         self._payload_kinds: dict[tuple[Any, ...], _Kinds] = {}
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
@@ -308,17 +309,15 @@ class Triage:
         """Every cue, feature and rule phrase in the message's clauses, filed by kind (each
         kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
         found = _Found()
-        kinds_of = self._kinds.get
         features, required, vetoed = found.features, found.required, found.vetoed
         for c, lattice in enumerate(message.lattices):
             cues: _Cues = {}
             found.cues.append(cues)
-            hits, gapped = self.index.scan(lattice)
+            spans: list[tuple[int, int, _Kinds]]
+            spans, gapped = self.index.scan(lattice)  # type: ignore[assignment]  # mapped: _Kinds
             if gapped:  # filed after the clause's plain phrases, as the scan reports them
-                hits.extend((start, end, (payload,)) for start, end, payload in gapped)
-            for start, end, payloads in hits:
-                entry = kinds_of(id(payloads))
-                kinds = entry[1] if entry is not None and entry[0] is payloads else self._kinds_by_value(payloads)
+                spans.extend((start, end, self._kinds_of(payload)) for start, end, payload in gapped)
+            for start, end, kinds in spans:
                 k_cues, k_voids, k_features, k_phrases, k_groups, k_requires, k_unless, k_excepts, k_vetoes = kinds
                 for name in k_features:
                     features.append((c, start, end, name))
@@ -340,11 +339,11 @@ class Triage:
                     found.voided.setdefault((c, name), []).append((start, end))
         return found
 
-    def _kinds_by_value(self, payloads: tuple[Any, ...]) -> _Kinds:
-        """Kinds of payloads that are no trie edge's tuple (a gapped pattern's, as a 1-tuple)."""
-        kinds = self._payload_kinds.get(payloads)
+    def _kinds_of(self, payload: tuple[Any, ...]) -> _Kinds:
+        """A gapped pattern's payload sorted by kind."""
+        kinds = self._payload_kinds.get(payload)
         if kinds is None:
-            kinds = self._payload_kinds[payloads] = _sort_kinds(payloads)
+            kinds = self._payload_kinds[payload] = _sort_kinds((payload,))
         return kinds
 
     def _rule_fires(self, i: int, rule: Rule, found: _Found,
