@@ -19,7 +19,7 @@ import gc
 import re
 from contextlib import contextmanager
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
 
 from ..text import phrase_stems
@@ -215,7 +215,7 @@ class Match(NamedTuple, Generic[T]):
 # than a node object with a dict and two lists, a leaf needs no children dict, and the
 # garbage collector stops tracking a tuple of plain values, so most leaves cost later
 # collections nothing.
-_Edge = tuple[Union["_Trie", None], tuple[Any, ...], tuple[int, ...]]
+_Edge = tuple[Union["_Trie", None], tuple[Any, ...], Union["_Parts", tuple[()]]]
 _Trie = dict[str, _Edge]
 _BARE: _Edge = (None, (), ())  # an edge nothing ends at yet
 
@@ -234,11 +234,22 @@ _START: dict[object, _Position] = {_AT_ROOT: (None, None, 0)}
 # triage node often carries a dozen payloads); consumers that only read the spans can
 # skip building the Match objects altogether.
 Hit = tuple[int, int, Sequence[T]]
-# A gapped pattern's parts found at one span: (start, end, [part, ...]). A part is a plain
-# int numbering (pattern, index) pairs: a clause meets a dozen parts, and the sets built of
-# them hash ints faster than tuples scattered over the heap.
-_SegmentHit = tuple[int, int, Sequence[int]]
-_PARTS = itemgetter(2)  # a segment hit's parts
+
+
+class _Parts(NamedTuple):
+    """The gapped patterns' parts that end at one trie edge. A part is an int: a pattern's
+    parts are numbered consecutively, in order, and `mask` has their bits set, so the
+    patterns a clause met all the parts of are found with a few integer operations. One
+    object per distinct set of parts, shared by the edges that end them."""
+
+    ids: tuple[int, ...]
+    mask: int
+
+
+# A gapped pattern's parts found at one span: (start, end, parts).
+_SegmentHit = tuple[int, int, _Parts]
+_PARTS = itemgetter(2)  # of a segment hit
+_IDS = attrgetter("ids")  # of a _Parts
 
 
 class PhraseIndex(Generic[T]):
@@ -252,9 +263,10 @@ class PhraseIndex(Generic[T]):
         self._word_stems: dict[str, tuple[str, ...]] = {}
         self._gapped: list[tuple[int, T]] = []  # pattern id -> (segment count, payload)
         self._parts: list[tuple[int, ...]] = []  # pattern id -> its parts, in order
-        self._part_sets: list[frozenset[int]] = []  # the same, for one C-level subset test
         self._pattern_of: list[int] = []  # part -> its pattern
-        self._last_parts: set[int] = set()  # each pattern's last part
+        self._first_parts: dict[int, int] = {}  # part count -> a mask of those patterns' first parts
+        self._part_groups: dict[tuple[int, ...], _Parts] = {}  # the _Parts edges share
+        self._most_parts = 0  # the most parts a pattern has
         self._shorthand = shorthand
         self.max_len = 0
 
@@ -342,9 +354,14 @@ class PhraseIndex(Generic[T]):
         """A gapped pattern's part at the edge a walk ended on (once)."""
         node, token, depth = position
         child, direct, parts = node[token]  # type: ignore[index]
-        if part not in parts:
+        ids = parts.ids if parts else ()
+        if part not in ids:
             self._count_key(direct, parts, depth)
-            node[token] = (child, direct, (*parts, part))  # type: ignore[index]
+            grown = (*ids, part)
+            group = self._part_groups.get(grown)
+            if group is None:
+                group = self._part_groups[grown] = _Parts(grown, sum(1 << i for i in grown))
+            node[token] = (child, direct, group)  # type: ignore[index]
 
     def _count_key(self, direct: tuple[Any, ...], parts: tuple[Any, ...], depth: int) -> None:
         if not direct and not parts:  # the first thing to end here: a new key
@@ -373,8 +390,8 @@ class PhraseIndex(Generic[T]):
         first = len(self._pattern_of)
         self._parts.append(tuple(range(first, first + len(parts))))
         self._pattern_of.extend([pattern] * len(parts))
-        self._part_sets.append(frozenset(self._parts[-1]))
-        self._last_parts.add(self._parts[-1][-1])
+        self._first_parts[len(parts)] = self._first_parts.get(len(parts), 0) | 1 << first
+        self._most_parts = max(self._most_parts, len(parts))
         for index, part in enumerate(parts):
             reached = self._walk(part)
             if _AT_ROOT_WORDS in reached:
@@ -420,10 +437,10 @@ class PhraseIndex(Generic[T]):
     def find_tokens(self, tokens: Sequence[str]) -> list[Match[T]]:
         hits: list[Hit[T]] = []
         segments: list[_SegmentHit] = []
-        self._scan_plain(tokens, hits, segments)
+        met = self._scan_plain(tokens, hits, segments)
         found = [Match(start, end, payload) for start, end, payloads in hits for payload in payloads]
-        if segments:
-            found.extend(self._chain(segments))
+        if met:
+            found.extend(self._chain(segments, met))
         return found
 
     def scan(self, lattice: Lattice) -> tuple[list[Hit[T]], list[Match[T]]]:
@@ -432,16 +449,18 @@ class PhraseIndex(Generic[T]):
         hits: list[Hit[T]] = []
         segments: list[_SegmentHit] = []
         if not lattice or max(map(len, lattice)) == 1:
-            self._scan_plain([alts[0][0] for alts in lattice], hits, segments)
+            met = self._scan_plain([alts[0][0] for alts in lattice], hits, segments)
         else:
-            self._scan(lattice, hits, segments)
-        return hits, list(self._chain(segments)) if segments else []
+            met = self._scan(lattice, hits, segments)
+        return hits, self._chain(segments, met) if met else []
 
     def _scan_plain(self, tokens: Sequence[str], hits: list[Hit[T]],
-                    segments: list[_SegmentHit]) -> None:
-        """The common case, no drug or test names: one trie walk from each start."""
+                    segments: list[_SegmentHit]) -> int:
+        """The common case, no drug or test names: one trie walk from each start. Returns
+        the gapped parts met, as a mask."""
         root = self._trie
         n = len(tokens)
+        met = 0
         for start in range(n):
             edge = root.get(tokens[start])
             pos = start
@@ -452,14 +471,18 @@ class PhraseIndex(Generic[T]):
                     hits.append((start, pos, direct))
                 if gapped:
                     segments.append((start, pos, gapped))
+                    met |= gapped.mask
                 if pos >= n or children is None:
                     break
                 edge = children.get(tokens[pos])
+        return met
 
-    def _scan(self, lattice: Lattice, hits: list[Hit[T]], segments: list[_SegmentHit]) -> None:
-        """A lattice with alternatives: from each start, grow every path through the trie."""
+    def _scan(self, lattice: Lattice, hits: list[Hit[T]], segments: list[_SegmentHit]) -> int:
+        """A lattice with alternatives: from each start, grow every path through the trie.
+        Returns the gapped parts met, as a mask."""
         root = self._trie
         n = len(lattice)
+        met = 0
         for start in range(n):
             frontier: list[tuple[_Trie, int]] = [(root, start)]
             while frontier:
@@ -477,27 +500,26 @@ class PhraseIndex(Generic[T]):
                             hits.append((start, end, direct))
                         if gapped:
                             segments.append((start, end, gapped))
+                            met |= gapped.mask
                         if children is not None:
                             grown.append((children, end))
                 frontier = grown
+        return met
 
-    def _chain(self, segments: list[_SegmentHit]) -> Iterator[Match[T]]:
+    def _chain(self, segments: list[_SegmentHit], met: int) -> list[Match[T]]:
         """Gapped patterns whose parts all occur in order, each part at most MAX_GAP words
         after the previous one ends; one match per pattern, from its earliest first part.
-        Patterns come in the order the scan first met one of their parts."""
-        # the parts met; a pattern is only chained when all its parts were met, its last
-        # one among them (most parts met are common words whose other parts are absent)
-        met = set(chain.from_iterable(map(_PARTS, segments)))
-        pattern_of = self._pattern_of
-        complete = [pattern_of[last] for last in met & self._last_parts
-                    if met >= self._part_sets[pattern_of[last]]]
+        Patterns come in the order the scan first met one of their parts. `met` is the
+        mask of all the parts in `segments`."""
+        matches: list[Match[T]] = []
+        complete = self._complete(met)
         if not complete:
-            return
+            return matches
         if len(complete) > 1:  # in the order the scan first met one of their parts
-            order = list(dict.fromkeys(chain.from_iterable(map(_PARTS, segments))))
+            order = list(dict.fromkeys(chain.from_iterable(map(_IDS, map(_PARTS, segments)))))
             complete.sort(key=lambda pattern: min(map(order.index, self._parts[pattern])))
         for pattern in complete:
-            found = [[(start, end) for start, end, parts in segments if part in parts]
+            found = [[(start, end) for start, end, parts in segments if part in parts.ids]
                      for part in self._parts[pattern]]
             for first_start, end in found[0]:
                 for later in found[1:]:
@@ -507,8 +529,28 @@ class PhraseIndex(Generic[T]):
                         break
                     end = min(nxt, key=_start)[1]
                 else:
-                    yield Match(first_start, end, self._gapped[pattern][1])
+                    matches.append(Match(first_start, end, self._gapped[pattern][1]))
                     break
+        return matches
+
+    def _complete(self, met: int) -> list[int]:
+        """The patterns all of whose parts are among the bits of `met`. A pattern of n parts
+        numbered from b is complete when bits b .. b+n-1 are all set: `run` keeps the bits
+        that start a run of set bits one longer at each step, and the first parts of the
+        n-part patterns pick theirs out of it. Most clauses complete none."""
+        found = 0
+        run = met
+        for n in range(2, self._most_parts + 1):
+            run &= met >> (n - 1)
+            if not run:
+                break
+            found |= run & self._first_parts.get(n, 0)
+        patterns = []
+        while found:
+            low = found & -found
+            patterns.append(self._pattern_of[low.bit_length() - 1])
+            found ^= low
+        return patterns
 
 
 def spans(hits: Sequence[Hit[T]], gapped: Sequence[Match[T]]) -> Iterator[tuple[int, int, T]]:
