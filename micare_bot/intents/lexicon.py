@@ -8,7 +8,7 @@ mappings merge. Bad data fails here, at start-up, with the file named.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -46,6 +46,13 @@ class Message:
 
     analysed: Analysed
     lattices: tuple[tuple[tuple[tuple[str, int], ...], ...], ...]  # per clause
+    # per clause, its stems when its lattice has no alternatives (no drug or test name),
+    # else None: the phrase scans read a plain clause's tokens without unpacking the lattice
+    plain: tuple[tuple[str, ...] | None, ...] = field(default=(), repr=False, compare=False)
+
+    def plain_tokens(self) -> tuple[tuple[str, ...] | None, ...]:
+        """`plain`, or all None for a message built without it."""
+        return self.plain or (None,) * len(self.lattices)
 
     @property
     def text(self) -> str:
@@ -235,12 +242,27 @@ class Lexicon:
 
     def message(self, text: str) -> Message:
         analysed = analyse(text, self.vocab)
-        return Message(analysed, tuple(self._lattice(stems) for stems in analysed.stems))
+        lattices = []
+        plain: list[tuple[str, ...] | None] = []
+        for stems in analysed.stems:
+            lattice = self._slot_lattice(stems)
+            if lattice is None:  # no drug or test name: each word its own only reading
+                lattices.append(tuple(((stem, 1),) for stem in stems))
+                plain.append(stems)
+            else:
+                lattices.append(lattice)
+                plain.append(None)
+        return Message(analysed, tuple(lattices), tuple(plain))
 
     def _lattice(self, stems: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], ...]:
+        lattice = self._slot_lattice(stems)
+        return tuple(((stem, 1),) for stem in stems) if lattice is None else lattice
+
+    def _slot_lattice(self, stems: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], ...] | None:
+        """The clause's lattice with its drug and test readings, or None if it has none."""
         found = self.slot_index.find_tokens(stems)
         if not found:
-            return tuple(((stem, 1),) for stem in stems)
+            return None
         extra: dict[int, list[tuple[str, int]]] = {}
         for marker in (DRUG, TEST):  # a word's drug readings before its test readings
             for m in found:

@@ -435,6 +435,8 @@ class PhraseIndex(Generic[T]):
         return found
 
     def find_tokens(self, tokens: Sequence[str]) -> list[Match[T]]:
+        if self._trie.keys().isdisjoint(tokens):  # no phrase starts with any of them (one C-level pass)
+            return []
         hits: list[Hit[T]] = []
         segments: list[_SegmentHit] = []
         met = self._scan_plain(tokens, hits, segments)
@@ -443,12 +445,15 @@ class PhraseIndex(Generic[T]):
             found.extend(self._chain(segments, met))
         return found
 
-    def scan(self, lattice: Lattice) -> tuple[list[Hit[T]], list[Match[T]]]:
+    def scan(self, lattice: Lattice, tokens: Sequence[str] | None = None) -> tuple[list[Hit[T]], list[Match[T]]]:
         """`find` before the plain phrases are unpacked: their hits grouped by span (each
-        span's payloads in `find` order), and the gapped matches."""
+        span's payloads in `find` order), and the gapped matches. `tokens`: the lattice's
+        words when it has no alternatives (Message.plain), which spares reading them out."""
         hits: list[Hit[T]] = []
         segments: list[_SegmentHit] = []
-        if not lattice or max(map(len, lattice)) == 1:
+        if tokens is not None:
+            met = self._scan_plain(tokens, hits, segments)
+        elif not lattice or max(map(len, lattice)) == 1:
             met = self._scan_plain([alts[0][0] for alts in lattice], hits, segments)
         else:
             met = self._scan(lattice, hits, segments)

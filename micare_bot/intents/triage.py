@@ -310,11 +310,11 @@ class Triage:
         kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
         found = _Found()
         features, required, vetoed = found.features, found.required, found.vetoed
-        for c, lattice in enumerate(message.lattices):
+        for c, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
             cues: _Cues = {}
             found.cues.append(cues)
             spans: list[tuple[int, int, _Kinds]]
-            spans, gapped = self.index.scan(lattice)  # type: ignore[assignment]  # mapped: _Kinds
+            spans, gapped = self.index.scan(lattice, tokens)  # type: ignore[assignment]  # mapped: _Kinds
             if gapped:  # filed after the clause's plain phrases, as the scan reports them
                 spans.extend((start, end, self._kinds_of(payload)) for start, end, payload in gapped)
             for start, end, kinds in spans:
