@@ -43,8 +43,8 @@ def tokens(message: Message) -> list[list[str]]:
     as "chest".
     """
     out = []
-    for stems, lattice in zip(message.clauses, message.lattices):
-        if max(map(len, lattice), default=1) == 1:
+    for stems, lattice, plain in zip(message.clauses, message.lattices, message.plain_tokens()):
+        if plain is not None or max(map(len, lattice), default=1) == 1:
             out.append(list(stems))  # no drug or test name: the stems are the tokens
             continue
         clause, i = [], 0
