@@ -266,6 +266,7 @@ class PhraseIndex(Generic[T]):
         self._pattern_of: list[int] = []  # part -> its pattern
         self._first_parts: dict[int, int] = {}  # part count -> a mask of those patterns' first parts
         self._part_groups: dict[tuple[int, ...], _Parts] = {}  # the _Parts edges share
+        self._grown: dict[tuple[int, int], tuple[Any, ...]] = {}  # the payload tuples edges share
         self._most_parts = 0  # the most parts a pattern has
         self._shorthand = shorthand
         self.max_len = 0
@@ -348,7 +349,15 @@ class PhraseIndex(Generic[T]):
         child, direct, parts = node[token]  # type: ignore[index]
         if payload not in direct:
             self._count_key(direct, parts, depth)
-            node[token] = (child, (*direct, payload), parts)  # type: ignore[index]
+            # the payload tuples are shared: every edge that ends the same payloads, in the
+            # same order, holds one object (a few thousand instead of one per edge: fewer
+            # allocations, and a scan finds them in the cache). By identity: `direct` is
+            # () or one of these, and the payload lives on in the tuple made of it.
+            key = (id(direct), id(payload))
+            grown = self._grown.get(key)
+            if grown is None:
+                grown = self._grown[key] = (*direct, payload)
+            node[token] = (child, grown, parts)  # type: ignore[index]
 
     def _add_part_at(self, position: _Position, part: int) -> None:
         """A gapped pattern's part at the edge a walk ended on (once)."""
@@ -412,17 +421,16 @@ class PhraseIndex(Generic[T]):
         `spans` iterate them), so a consumer can precompute what it needs of each span
         instead of reading its payloads for every message. compile_ must return a value
         that is true (a scan only reports spans whose payloads are). Gapped patterns'
-        payloads are not mapped."""
-        compiled: dict[tuple[Any, ...], Any] = {}
+        payloads are not mapped. Call it after the last `add`."""
+        compiled: dict[int, Any] = {}  # by the shared payload tuple's identity (see _add_at)
+        for payloads in self._grown.values():
+            compiled[id(payloads)] = compile_(payloads)
         stack = [self._trie]
         while stack:
             node = stack.pop()
             for token, (child, direct, parts) in node.items():
                 if direct:
-                    value = compiled.get(direct)
-                    if value is None:
-                        value = compiled[direct] = compile_(direct)
-                    node[token] = (child, value, parts)  # the same key: no resize mid-iteration
+                    node[token] = (child, compiled[id(direct)], parts)  # the same key: no resize
                 if child is not None:
                     stack.append(child)
 
