@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import snowballstemmer
 from rapidfuzz import fuzz, process
@@ -89,11 +88,34 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT_RE.split(text) if s.strip()]
 
 
-@lru_cache(maxsize=100_000)
-def stem(token: str) -> str:
+class _Memo(dict):  # type: ignore[type-arg]
+    """A one-argument function's results by argument, bounded: when it holds `limit`
+    results it starts over. Unlike functools.lru_cache(maxsize=...), a hit does no
+    bookkeeping (the LRU list is relinked on every hit, and with a cache this size the
+    links are rarely in the CPU cache): a message looks up every word twice."""
+
+    __slots__ = ("_function", "_limit")
+
+    def __init__(self, function: Callable[[str], str], limit: int) -> None:
+        super().__init__()
+        self._function = function
+        self._limit = limit
+
+    def __missing__(self, key: str) -> str:
+        value = self._function(key)
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def _stem(token: str) -> str:
     if token[0].isdigit() or token[0] == "{":
         return token
     return _STEMMER.stemWord(token)
+
+
+stem: Callable[[str], str] = _Memo(_stem, 100_000).__getitem__  # the stem of a token (memoised)
 
 
 _KIND_OF_KEEP = frozenset({"what", "which", "that", "this", "any", "some", "a", "the", "same", "other", "every", "no"})
@@ -121,7 +143,7 @@ class Vocabulary:
         for word in sorted(self.domain):
             if len(word) >= 4:
                 self._by_length.setdefault(len(word), []).append(word)
-        self.correct = lru_cache(maxsize=100_000)(self._correct)
+        self.correct: Callable[[str], str] = _Memo(self._correct, 100_000).__getitem__
 
     def _correct(self, token: str) -> str:
         if len(token) >= 5 and token.endswith("in") and token + "g" in self.known and stem(token + "g") in self.known_stems:
