@@ -211,10 +211,9 @@ class Match(NamedTuple, Generic[T]):
 # nodes. A node maps each next token to an edge (child node or None, payloads, parts):
 # the payloads of the phrases that end there and the gapped patterns' parts that end
 # there, kept apart at build time so a match needs no type test. Edges are immutable
-# and replaced when they change (rarely: most edges get one payload). A tuple is smaller
-# than a node object with a dict and two lists, a leaf needs no children dict, and the
-# garbage collector stops tracking a tuple of plain values, so most leaves cost later
-# collections nothing.
+# and replaced when they change (rarely: most edges get one payload); the payload and
+# parts tuples are shared by all the edges that end the same ones. A tuple is smaller
+# than a node object with a dict and two lists, and a leaf needs no children dict.
 _Edge = tuple[Union["_Trie", None], tuple[Any, ...], Union["_Parts", tuple[()]]]
 _Trie = dict[str, _Edge]
 _BARE: _Edge = (None, (), ())  # an edge nothing ends at yet
