@@ -4,12 +4,13 @@
 Records everything the core says about a fixed set of messages, so a speed-up
 can be shown to change nothing:
 
-* for every line of tests/data/utterances*.jsonl, tests/data/blind/*.jsonl and
+* for every line of tests/data/utterances*.jsonl, tests/data/blind/utterances*.jsonl and
   the shared sample, and for the 10,000 messages core_bench.py times: the
   full reading repr (message, analysis, lattices, intent with scores, triage),
   the reading without the triage model's second opinion, the rules-and-lexicon
   reading, and the reading with the line before as `earlier`;
-* `micare-bot replay` output (transcripts) for tests/data/conversations*.jsonl
+* `micare-bot replay` output (transcripts) for tests/data/conversations*.jsonl,
+  tests/data/blind/conversations*.jsonl
   and the shared sample.
 
 Usage:
@@ -45,13 +46,14 @@ NOW = "2026-11-20T10:00:00"
 
 
 def utterance_files() -> list[Path]:
-    files = [*sorted(DATA.glob("utterances*.jsonl")), *sorted((DATA / "blind").glob("*.jsonl")),
+    files = [*sorted(DATA.glob("utterances*.jsonl")), *sorted((DATA / "blind").glob("utterances*.jsonl")),
              SHARED / "utterances.sample.jsonl"]
     return [f for f in files if f.exists()]
 
 
 def conversation_files() -> list[Path]:
-    files = [*sorted(DATA.glob("conversations*.jsonl")), SHARED / "conversations.sample.jsonl"]
+    files = [*sorted(DATA.glob("conversations*.jsonl")), *sorted((DATA / "blind").glob("conversations*.jsonl")),
+             SHARED / "conversations.sample.jsonl"]
     return [f for f in files if f.exists()]
 
 

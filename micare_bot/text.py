@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import snowballstemmer
 from rapidfuzz import fuzz, process
@@ -26,6 +25,10 @@ _TOKEN_RE = re.compile(r"\{[a-z]+\}|[a-z]+\d[a-z\d]*|\d+(?:\.\d+)?|[a-z\u00e0-\u
 _CLAUSE_SPLIT_RE = re.compile(
     r"[.!?;:\n]+(?:\s|$)|,|\(|\)|\s[-\u2013\u2014]+\s|\b(?:but|however|though|although|except|and now|now|yet)\b"
 )
+# The same without the words: trying the word branch at every position is most of the
+# split's cost, and a text that holds none of the words as a substring cannot match it.
+_CLAUSE_SPLIT_PUNCT_RE = re.compile(r"[.!?;:\n]+(?:\s|$)|,|\(|\)|\s[-\u2013\u2014]+\s")
+_CLAUSE_WORDS = ("but", "however", "though", "except", "now", "yet")  # in every word match
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?\n]+(?:\s|$)")
 # "10mg" -> "10 mg", "100.4F" -> "100.4 f": numbers are their own tokens.
 _NUM_GLUE_RE = re.compile(
@@ -47,6 +50,7 @@ _CONTRACTIONS = (
 )
 
 
+_HAS_DIGIT = re.compile(r"\d").search
 _OVERDOSED_RE = re.compile(r"\bo\.?d'?e?d\b(?<!\bodd)|\bo\.d\.\b")
 
 # A street address: "Apt" is the apartment, not the texting "apt" for appointment, after a
@@ -63,7 +67,9 @@ _ADDRESS_RES = (
 
 def fold(text: str) -> str:
     """Lower-case, drop accents, expand contractions, drop the remaining apostrophes inside words."""
-    text = text.translate(_APOSTROPHES).lower()
+    if not text.isascii() or "`" in text:  # the other apostrophes to fold are not ASCII
+        text = text.translate(_APOSTROPHES)
+    text = text.lower()
     if not text.isascii():  # accents off: "vómito" and "vomito", "pañal" and "panal" meet
         text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
     if "od" in text or "o.d" in text:  # in every match
@@ -77,7 +83,9 @@ def fold(text: str) -> str:
         street, unit, drive = _ADDRESS_RES
         text = unit.sub("apartment", street.sub(r"\1\2apartment", text))
         text = drive.sub("drive", text)
-    return _NUM_GLUE_RE.sub(r"\1 \2", text)
+    if _HAS_DIGIT(text):  # every glued number has a digit; most messages have none
+        text = _NUM_GLUE_RE.sub(r"\1 \2", text)
+    return text
 
 
 def raw_tokens(text: str) -> list[str]:
@@ -87,18 +95,42 @@ def raw_tokens(text: str) -> list[str]:
 
 def split_clauses(text: str) -> list[str]:
     """Clauses of folded text; negation and history cues do not cross them."""
-    return [c for c in _CLAUSE_SPLIT_RE.split(text) if c and c.strip()]
+    pattern = _CLAUSE_SPLIT_RE if any(map(text.__contains__, _CLAUSE_WORDS)) else _CLAUSE_SPLIT_PUNCT_RE
+    return [c for c in pattern.split(text) if c and c.strip()]
 
 
 def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT_RE.split(text) if s.strip()]
 
 
-@lru_cache(maxsize=100_000)
-def stem(token: str) -> str:
+class _Memo(dict):  # type: ignore[type-arg]
+    """A one-argument function's results by argument, bounded: when it holds `limit`
+    results it starts over. Unlike functools.lru_cache(maxsize=...), a hit does no
+    bookkeeping (the LRU list is relinked on every hit, and with a cache this size the
+    links are rarely in the CPU cache): a message looks up every word twice."""
+
+    __slots__ = ("_function", "_limit")
+
+    def __init__(self, function: Callable[[str], str], limit: int) -> None:
+        super().__init__()
+        self._function = function
+        self._limit = limit
+
+    def __missing__(self, key: str) -> str:
+        value = self._function(key)
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+def _stem(token: str) -> str:
     if token[0].isdigit() or token[0] == "{":
         return token
     return _STEMMER.stemWord(token)
+
+
+stem: Callable[[str], str] = _Memo(_stem, 100_000).__getitem__  # the stem of a token (memoised)
 
 
 _KIND_OF_KEEP = frozenset({"what", "which", "that", "this", "any", "some", "a", "the", "same", "other", "every", "no"})
@@ -126,7 +158,7 @@ class Vocabulary:
         for word in sorted(self.domain):
             if len(word) >= 4:
                 self._by_length.setdefault(len(word), []).append(word)
-        self.correct = lru_cache(maxsize=100_000)(self._correct)
+        self.correct: Callable[[str], str] = _Memo(self._correct, 100_000).__getitem__
 
     def _correct(self, token: str) -> str:
         if len(token) >= 5 and token.endswith("in") and token + "g" in self.known and stem(token + "g") in self.known_stems:

@@ -15,6 +15,7 @@ from ..models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, Classification, Tr
 from .classifier import CLARIFY_BELOW, classify
 from .learned import LinearModel, features, load_model
 from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
+from .phrases import building
 from .triage import Triage, load_triage
 
 __all__ = ["CLARIFY_BELOW", "LexiconError", "Reading", "Understanding", "load_understanding"]
@@ -173,7 +174,8 @@ def load_models(extra_dirs: tuple[Path, ...]) -> tuple[LinearModel, LinearModel]
 
 @lru_cache(maxsize=8)
 def load_understanding(extra_dirs: tuple[Path, ...] = ()) -> Understanding:
-    lexicon = load_lexicon(extra_dirs)
-    triage_model, intent_model = load_models(extra_dirs)
-    return Understanding(lexicon, load_triage(lexicon), triage_model, intent_model,
-                         LearnedSettings.from_raw(lexicon.raw["learned"]))
+    with building():  # one pause of the collector for the lexicon, the rules and the models
+        lexicon = load_lexicon(extra_dirs)
+        triage_model, intent_model = load_models(extra_dirs)
+        return Understanding(lexicon, load_triage(lexicon), triage_model, intent_model,
+                             LearnedSettings.from_raw(lexicon.raw["learned"]))

@@ -54,8 +54,8 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
     best: dict[tuple[str, int, int, int], float] = {}
     seen: set[int] = set()
     index = lexicon.intent_index
-    for clause, lattice in enumerate(message.lattices):
-        for start, end, phrase in spans(*index.scan(lattice)):
+    for clause, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
+        for start, end, phrase in spans(*index.scan(lattice, tokens)):
             if phrase.entry in seen:
                 continue
             if phrase.intent in NEGATABLE and _negated(lattice, start):

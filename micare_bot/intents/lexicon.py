@@ -8,7 +8,7 @@ mappings merge. Bad data fails here, at start-up, with the file named.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -18,7 +18,7 @@ from wordfreq import top_n_list
 
 from ..models import INTENTS
 from ..text import Analysed, Vocabulary, analyse, fold, raw_tokens
-from .phrases import PhraseIndex, TemplateError, expand
+from .phrases import PhraseIndex, TemplateError, building, template_words
 from ..yamlfile import load_yaml
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -46,6 +46,13 @@ class Message:
 
     analysed: Analysed
     lattices: tuple[tuple[tuple[tuple[str, int], ...], ...], ...]  # per clause
+    # per clause, its stems when its lattice has no alternatives (no drug or test name),
+    # else None: the phrase scans read a plain clause's tokens without unpacking the lattice
+    plain: tuple[tuple[str, ...] | None, ...] = field(default=(), repr=False, compare=False)
+
+    def plain_tokens(self) -> tuple[tuple[str, ...] | None, ...]:
+        """`plain`, or all None for a message built without it."""
+        return self.plain or (None,) * len(self.lattices)
 
     @property
     def text(self) -> str:
@@ -106,10 +113,14 @@ def _templates(value: Any, where: str) -> list[str]:
 
 
 def _words_of(templates: Iterable[str]) -> set[str]:
-    words: set[str] = set()
+    """The tokens of every phrase the templates expand to. Folding and tokens never cross
+    a space, so each distinct word is read once instead of once per expanded phrase."""
+    spelt: set[str] = set()
     for template in templates:
-        for phrase in expand(template):
-            words.update(raw_tokens(fold(phrase)))
+        spelt.update(template_words(template))
+    words: set[str] = set()
+    for word in spelt:
+        words.update(raw_tokens(fold(word)))
     return words
 
 
@@ -122,17 +133,18 @@ class Lexicon:
         self.shorthand: dict[str, str] = {
             str(k): str(v) for k, v in (raw["shorthand"].get("shorthand") or {}).items()
         }
-        domain_words: set[str] = set()
-        try:
-            self._build_drugs(raw["drugs"], domain_words)
-            self._build_intents(raw["intents"], domain_words)
-            self._build_fields(raw["fields"], domain_words)
-            self._build_slots(raw["drugs"], raw["fields"])
-        except TemplateError as exc:
-            raise LexiconError(str(exc)) from exc
-        domain_words.update(self._triage_words(raw["triage"]))
-        domain_words.update(w for v in self.shorthand.values() for w in v.split())
-        self.vocab = Vocabulary(domain_words, top_n_list("en", ENGLISH_WORDS), self.shorthand)
+        with building():
+            domain_words: set[str] = set()
+            try:
+                self._build_drugs(raw["drugs"], domain_words)
+                self._build_intents(raw["intents"], domain_words)
+                self._build_fields(raw["fields"], domain_words)
+                self._build_slots(raw["drugs"], raw["fields"])
+            except TemplateError as exc:
+                raise LexiconError(str(exc)) from exc
+            domain_words.update(self._triage_words(raw["triage"]))
+            domain_words.update(w for v in self.shorthand.values() for w in v.split())
+            self.vocab = Vocabulary(domain_words, top_n_list("en", ENGLISH_WORDS), self.shorthand)
 
     # -- building ----------------------------------------------------------
 
@@ -230,12 +242,27 @@ class Lexicon:
 
     def message(self, text: str) -> Message:
         analysed = analyse(text, self.vocab)
-        return Message(analysed, tuple(self._lattice(stems) for stems in analysed.stems))
+        lattices = []
+        plain: list[tuple[str, ...] | None] = []
+        for stems in analysed.stems:
+            lattice = self._slot_lattice(stems)
+            if lattice is None:  # no drug or test name: each word its own only reading
+                lattices.append(tuple(((stem, 1),) for stem in stems))
+                plain.append(stems)
+            else:
+                lattices.append(lattice)
+                plain.append(None)
+        return Message(analysed, tuple(lattices), tuple(plain))
 
     def _lattice(self, stems: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], ...]:
+        lattice = self._slot_lattice(stems)
+        return tuple(((stem, 1),) for stem in stems) if lattice is None else lattice
+
+    def _slot_lattice(self, stems: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], ...] | None:
+        """The clause's lattice with its drug and test readings, or None if it has none."""
         found = self.slot_index.find_tokens(stems)
         if not found:
-            return tuple(((stem, 1),) for stem in stems)
+            return None
         extra: dict[int, list[tuple[str, int]]] = {}
         for marker in (DRUG, TEST):  # a word's drug readings before its test readings
             for m in found:

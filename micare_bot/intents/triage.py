@@ -15,13 +15,14 @@ scoped by their clause like any phrase. Everything is pure and synchronous.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from ..models import TriageResult
 from ..text import raw_tokens, split_clauses, split_sentences
 from .lexicon import Lexicon, LexiconError, Message
-from .phrases import PhraseIndex, TemplateError, spans
+from .phrases import PhraseIndex, TemplateError, building
 
 SCOPES = ("negation", "history", "educational", "conditional", "records", "resolved")
 CLAUSE_SCOPES = ("history", "records")  # cue must sit in the same clause
@@ -46,15 +47,70 @@ class Rule:
     has_unless_message: bool = False
 
 
-# Spans are plain (start, end) tuples and a rule's hits plain (clause, start, end, payload)
-# tuples: a message has dozens of them, and a Match would cost a Python-level __new__ each.
+# Spans are plain (start, end) tuples and hits plain tuples: a message has dozens of them,
+# and a Match would cost a Python-level __new__ each.
 _Span = tuple[int, int]
-_RuleHit = tuple[int, int, int, tuple[Any, ...]]
+_Cues = dict[str, list[_Span]]  # one clause's cues: kind -> spans, in scan order
+_NAME = itemgetter(2)  # of a (clause, start, feature) occurrence
 
 
-@dataclass
-class _ClauseScan:
-    cues: dict[str, list[_Span]] = field(default_factory=dict)
+class _Kinds(NamedTuple):
+    """The payloads of the phrases that end at one trie edge, sorted by what they are for
+    (each kind in payload order). The index holds these in place of the payload tuples
+    (made once per distinct tuple when the rules are compiled), so a message's scan files
+    a span's payloads a kind at a time instead of testing the tag of each one: a common
+    word ends a dozen rules' `requires_any` phrases."""
+
+    cues: tuple[str, ...]
+    voids: tuple[str, ...]  # features whose mention here is no mention (feature_except)
+    features: tuple[str, ...]
+    phrases: tuple[int, ...]  # rules whose phrase this is
+    groups: tuple[tuple[int, int], ...]  # (rule, near group)
+    requires: frozenset[int]  # rules, for a set update
+    unless: frozenset[int]
+    excepts: tuple[int, ...]
+    unless_message: frozenset[int]
+
+
+def _sort_kinds(payloads: Iterable[tuple[Any, ...]]) -> _Kinds:
+    sorted_: dict[str, list[Any]] = {k: [] for k in _Kinds._fields}
+    for payload in payloads:
+        tag = payload[0]
+        if tag == "c":
+            sorted_["cues"].append(payload[1])
+        elif tag == "x":
+            sorted_["voids"].append(payload[1])
+        elif tag == "f":
+            sorted_["features"].append(payload[1])
+        else:  # a rule's: ("r", rule, kind, group)
+            kind = payload[2]
+            if kind == "phrase":
+                sorted_["phrases"].append(payload[1])
+            elif kind == "group":
+                sorted_["groups"].append((payload[1], payload[3]))
+            elif kind == "except":
+                sorted_["excepts"].append(payload[1])
+            else:  # requires, unless, unless_message
+                sorted_[kind].append(payload[1])
+    return _Kinds(*(frozenset(v) if k in ("requires", "unless", "unless_message") else tuple(v)
+                    for k, v in sorted_.items()))
+
+
+class _Found:
+    """Everything a message's scan found, filed by what it is for."""
+
+    __slots__ = ("cues", "features", "voided", "phrases", "groups", "required", "unless", "excepted", "vetoed")
+
+    def __init__(self) -> None:
+        self.cues: list[_Cues] = []  # per clause
+        self.features: list[tuple[int, int, int, str]] = []  # (clause, start, end, feature)
+        self.voided: dict[tuple[int, str], list[_Span]] = {}  # (clause, feature) -> feature_except spans
+        self.phrases: dict[int, list[tuple[int, int, int]]] = {}  # rule -> (clause, start, end)
+        self.groups: dict[int, list[tuple[int, int, _Span]]] = {}  # rule -> (clause, group, span)
+        self.required: set[int] = set()  # rules one of whose requires_any phrases occurs
+        self.unless: dict[int, set[int]] = {}  # clause -> rules one of whose unless phrases is in it
+        self.excepted: dict[int, dict[int, list[_Span]]] = {}  # rule -> clause -> except spans
+        self.vetoed: set[int] = set()  # rules one of whose unless_message phrases occurs
 
 
 class Triage:
@@ -63,7 +119,8 @@ class Triage:
     def __init__(self, data: Mapping[str, Any], lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         try:
-            self._compile(data, lexicon)
+            with building():
+                self._compile(data, lexicon)
         except TemplateError as exc:
             raise LexiconError(f"triage.yaml: {exc}") from exc
 
@@ -155,6 +212,11 @@ class Triage:
         for i, rule in enumerate(self.rules):
             if rule.all_features:
                 self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
+        # the index reports each span's payloads sorted by kind (one _Kinds per distinct
+        # payload tuple, shared by every edge with that tuple); gapped patterns report their
+        # payloads as they are, sorted on first use
+        self.index.map_payloads(_sort_kinds)
+        self._payload_kinds: dict[tuple[Any, ...], _Kinds] = {}
 
     def _compile_rule(self, i: int, raw: Mapping[str, Any], features: Mapping[str, Any]) -> Rule:
         rid = str(raw.get("id") or f"rule{i}")
@@ -199,40 +261,24 @@ class Triage:
 
     def assess(self, message: Message) -> TriageResult:
         """The most urgent level any unscoped red flag in the message calls for."""
-        scans: list[_ClauseScan] = []
-        rule_hits: dict[int, list[_RuleHit]] = {}
-        feature_hits: list[tuple[int, int, str]] = []
-        feature_spans: list[tuple[int, int, int, str]] = []  # (clause, start, end, feature)
-        voided: dict[tuple[int, str], list[_Span]] = {}  # feature_except matches
-        for c, lattice in enumerate(message.lattices):
-            scan = _ClauseScan()
-            for start, end, payload in spans(*self.index.scan(lattice)):
-                tag = payload[0]
-                if tag == "r":
-                    rule_hits.setdefault(payload[1], []).append((c, start, end, payload))
-                elif tag == "c":
-                    scan.cues.setdefault(payload[1], []).append((start, end))
-                elif tag == "x":
-                    voided.setdefault((c, payload[1]), []).append((start, end))
-                else:
-                    feature_spans.append((c, start, end, payload[1]))
-            scans.append(scan)
-        for c, start, end, name in feature_spans:
-            if not _inside((start, end), voided.get((c, name), ())):
-                feature_hits.append((c, start, name))
+        found = self._scan(message)
+        feature_hits: list[tuple[int, int, str]] = [
+            (c, start, name) for c, start, end, name in found.features
+            if not found.voided or not _inside((start, end), found.voided.get((c, name), ()))]
+        clause_cues = found.cues
         sentence_of = message.analysed.sentence_of
         sentence_cues: dict[int, set[str]] = {}
         last_resolved: dict[int, int] = {}  # sentence -> the last clause with a resolved cue
-        for c, scan in enumerate(scans):
-            sentence_cues.setdefault(sentence_of[c], set()).update(scan.cues)
-            if "resolved" in scan.cues:
+        for c, cues in enumerate(clause_cues):
+            sentence_cues.setdefault(sentence_of[c], set()).update(cues)
+            if "resolved" in cues:
                 last_resolved[sentence_of[c]] = c
-        listed = self._list_negated(message, scans)
-        answered = self._answered_no(message, scans)
+        listed = self._list_negated(message, clause_cues)
+        answered = self._answered_no(message, clause_cues)
 
         def live(c: int, start: int, scopes: frozenset[str]) -> bool:
-            cues = scans[c].cues
-            if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(scans[c], start))):
+            cues = clause_cues[c]
+            if "negation" in scopes and (c in listed or ("negation" in cues and self._negated(cues, start))):
                 return False
             if "negation" in scopes and c in answered and answered[c][0] <= start < answered[c][1]:
                 return False
@@ -256,59 +302,84 @@ class Triage:
         features_by_scopes: dict[frozenset[str], set[str]] = {}
         feature_cache: dict[str, Any] = {}
         possible = self._possible_features(message, feature_hits, feature_cache)  # mentioned at all
-        candidates = set(rule_hits)
+        # a rule fires on a phrase, a `near` match or its features: a rule whose words only
+        # met its requires_any, unless or except phrases cannot, and is not tried
+        candidates = set(found.phrases)
+        candidates.update(found.groups)
         for name in possible:
             candidates.update(self.by_feature.get(name, ()))
         for i in sorted(candidates, key=self.rank.__getitem__):
             rule = self.rules[i]
-            hits = rule_hits.get(i)
             features: set[str] = set()
             if rule.all_features:
-                if hits is None and not possible.issuperset(rule.all_features):
+                if i not in found.phrases and i not in found.groups and not possible.issuperset(rule.all_features):
                     continue
                 features = features_by_scopes.get(rule.scopes)  # type: ignore[assignment]
                 if features is None:
                     features = self._features(message, feature_hits, live, rule.scopes, feature_cache)
                     features_by_scopes[rule.scopes] = features
-            if self._rule_fires(rule, hits or [], features, live):
+            if self._rule_fires(i, rule, found, features, live):
                 return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
-    def _rule_fires(self, rule: Rule, hits: list[_RuleHit],
+    def _scan(self, message: Message) -> _Found:
+        """Every cue, feature and rule phrase in the message's clauses, filed by kind (each
+        kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
+        found = _Found()
+        features, required, vetoed = found.features, found.required, found.vetoed
+        for c, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
+            cues: _Cues = {}
+            found.cues.append(cues)
+            spans: list[tuple[int, int, _Kinds]]
+            spans, gapped = self.index.scan(lattice, tokens)  # type: ignore[assignment]  # mapped: _Kinds
+            if gapped:  # filed after the clause's plain phrases, as the scan reports them
+                spans.extend((start, end, self._kinds_of(payload)) for start, end, payload in gapped)
+            for start, end, kinds in spans:
+                k_cues, k_voids, k_features, k_phrases, k_groups, k_requires, k_unless, k_excepts, k_vetoes = kinds
+                for name in k_features:
+                    features.append((c, start, end, name))
+                if k_requires:
+                    required.update(k_requires)
+                if k_unless:
+                    found.unless.setdefault(c, set()).update(k_unless)
+                for rule, g in k_groups:
+                    found.groups.setdefault(rule, []).append((c, g, (start, end)))
+                for rule in k_phrases:
+                    found.phrases.setdefault(rule, []).append((c, start, end))
+                for kind in k_cues:
+                    cues.setdefault(kind, []).append((start, end))
+                if k_vetoes:
+                    vetoed.update(k_vetoes)
+                for rule in k_excepts:
+                    found.excepted.setdefault(rule, {}).setdefault(c, []).append((start, end))
+                for name in k_voids:
+                    found.voided.setdefault((c, name), []).append((start, end))
+        return found
+
+    def _kinds_of(self, payload: tuple[Any, ...]) -> _Kinds:
+        """A gapped pattern's payload sorted by kind."""
+        kinds = self._payload_kinds.get(payload)
+        if kinds is None:
+            kinds = self._payload_kinds[payload] = _sort_kinds((payload,))
+        return kinds
+
+    def _rule_fires(self, i: int, rule: Rule, found: _Found,
                     features: set[str], live) -> bool:  # type: ignore[no-untyped-def]
-        # the hits sorted by kind in one pass (each kind's in scan order)
-        phrases: list[tuple[int, int, int]] = []
-        grouped: list[tuple[int, int, _Span]] = []
-        unless_clauses: set[int] = set()
-        excepted: dict[int, list[_Span]] = {}
-        required = vetoed = False
-        for c, start, end, payload in hits:
-            kind = payload[2]
-            if kind == "phrase":
-                phrases.append((c, start, end))
-            elif kind == "group":
-                grouped.append((c, payload[3], (start, end)))
-            elif kind == "requires":
-                required = True
-            elif kind == "unless":
-                unless_clauses.add(c)
-            elif kind == "except":
-                excepted.setdefault(c, []).append((start, end))
-            else:  # unless_message
-                vetoed = True
-        if rule.has_requires and not required:
+        if rule.has_requires and i not in found.required:
             return False
-        if rule.has_unless_message and vetoed:
+        if rule.has_unless_message and i in found.vetoed:
             return False
+        unless = found.unless
+        excepted = found.excepted.get(i, {})
         if rule.has_phrases:
-            for c, start, end in phrases:
-                if c not in unless_clauses and not _inside((start, end), excepted.get(c, ())) \
+            for c, start, end in found.phrases.get(i, ()):
+                if i not in unless.get(c, ()) and not _inside((start, end), excepted.get(c, ())) \
                         and live(c, start, rule.scopes):
                     return True
         if rule.groups:
             by_clause: dict[int, dict[int, list[_Span]]] = {}
-            for c, g, span in grouped:
-                if c not in unless_clauses and not _inside(span, excepted.get(c, ())):
+            for c, g, span in found.groups.get(i, ()):
+                if i not in unless.get(c, ()) and not _inside(span, excepted.get(c, ())):
                     by_clause.setdefault(c, {}).setdefault(g, []).append(span)
             for c, groups in by_clause.items():
                 if len(groups) == rule.groups and self._near(c, groups, rule, live):
@@ -342,7 +413,7 @@ class Triage:
             if name not in found and live(c, start, scopes):
                 found.add(name)
         for name, refs in self.alias_order:  # "@fever" style references, resolved once
-            if name not in found and any(ref in found for ref in refs):
+            if name not in found and not found.isdisjoint(refs):
                 found.add(name)
         return found
 
@@ -350,9 +421,10 @@ class Triage:
                            cache: dict[str, Any]) -> set[str]:
         if "found" not in cache:
             cache["found"], cache["occurrences"] = self._feature_occurrences(message, feature_hits)
-        possible = set(cache["found"]) | {name for _, _, name in cache["occurrences"]}
+        possible = set(cache["found"])
+        possible.update(map(_NAME, cache["occurrences"]))
         for name, refs in self.alias_order:
-            if any(ref in possible for ref in refs):
+            if not possible.isdisjoint(refs):
                 possible.add(name)
         return possible
 
@@ -365,7 +437,7 @@ class Triage:
         has_units = _UNITS_RE.search(folded) is not None
         has_digits = _DIGIT_RE.search(folded) is not None
         age = _infant_age_days(folded) if has_units else None  # the costliest pattern: read once
-        if _NEWBORN_RE.search(folded) or (age is not None and age < 90):
+        if _newborn(folded) or (age is not None and age < 90):
             found.add("infant_under_3_months")
         if has_units:
             if age is not None and age < 180:
@@ -378,7 +450,7 @@ class Triage:
             # readings are scoped like phrases: "fever of 104 last month, all better" is history
             clauses = message.analysed.clause_texts or _clause_texts(folded)  # kept by analyse
             scoped = len(clauses) == len(message.lattices)
-            has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+            has_context = _fever_context(folded)
             for c, text in enumerate(clauses):
                 if _DIGIT_RE.search(text) is None:
                     continue  # every reading is a number
@@ -394,7 +466,7 @@ class Triage:
         occurrences.extend(feature_hits)
         return found, occurrences
 
-    def _list_negated(self, message: Message, scans: list[_ClauseScan]) -> set[int]:
+    def _list_negated(self, message: Message, clause_cues: list[_Cues]) -> set[int]:
         """Clauses that only continue a negated list: "no fever, chills or cough".
 
         A comma splits the list into clauses; a short clause that closes it
@@ -412,7 +484,7 @@ class Triage:
         for c in range(1, len(clauses)):
             if sentence_of[c] != sentence_of[c - 1] or len(clauses[c]) > 6:
                 continue
-            prev = scans[c - 1].cues
+            prev = clause_cues[c - 1]
             prev_negated = (c - 1) in listed or (bool(prev.get("negation")) and not prev.get("pseudo_negation"))
             if not prev_negated:
                 continue
@@ -424,7 +496,7 @@ class Triage:
                 listed.add(c)  # the middle item of "no a, b, or c"
         return listed
 
-    def _answered_no(self, message: Message, scans: list[_ClauseScan]) -> dict[int, tuple[int, int]]:
+    def _answered_no(self, message: Message, clause_cues: list[_Cues]) -> dict[int, tuple[int, int]]:
         """Clauses asked about and answered no, with the word span the answer covers.
 
         "The PHQ-9 asked if I'd thought about killing myself. I said no": what lies after a
@@ -433,14 +505,14 @@ class Triage:
         sentence before the answer, or earlier in the answer's own sentence. An answer taken
         back anywhere after it ("I said no but I lied", "the real answer is yes") voids it.
         """
-        if not any("answered_no" in scan.cues for scan in scans):
+        if not any("answered_no" in cues for cues in clause_cues):
             return {}
         sentence_of = message.analysed.sentence_of
         clauses = message.analysed.clauses
         covered: dict[int, tuple[int, int]] = {}
-        for a, scan in enumerate(scans):
-            for answer_start, _ in scan.cues.get("answered_no", ()):
-                if any("answer_retracted" in scans[k].cues for k in range(a, len(scans))):
+        for a, cues in enumerate(clause_cues):
+            for answer_start, _ in cues.get("answered_no", ()):
+                if any("answer_retracted" in clause_cues[k] for k in range(a, len(clause_cues))):
                     continue
                 # the question: in this clause before the answer, an earlier clause of the
                 # sentence, or (when the answer opens its sentence) the sentence before
@@ -451,7 +523,7 @@ class Triage:
                     lo -= 1
                 asked_at: tuple[int, int] | None = None
                 for q in range(lo, a + 1):
-                    starts = [start for start, end in scans[q].cues.get("asked", ())
+                    starts = [start for start, end in clause_cues[q].get("asked", ())
                               if q < a or end <= answer_start]
                     if starts:
                         asked_at = (q, min(starts))
@@ -466,9 +538,9 @@ class Triage:
                         covered[k] = (start, end)
         return covered
 
-    def _negated(self, scan: _ClauseScan, start: int) -> bool:
-        pseudo = scan.cues.get("pseudo_negation", [])
-        for cue_start, cue_end in scan.cues.get("negation", []):
+    def _negated(self, cues: _Cues, start: int) -> bool:
+        pseudo = cues.get("pseudo_negation", [])
+        for cue_start, cue_end in cues.get("negation", []):
             if cue_end > start or start - cue_end > self.negation_window:
                 continue
             if any(p_start <= cue_start < p_end for p_start, p_end in pseudo):
@@ -528,6 +600,24 @@ _TEMP_RE = re.compile(r"(?<![\d/.])(\d{2,3}(?:\.\d)?)\s*(°|degrees|deg|f\b|c\b|
 _FEVER_CONTEXT_RE = re.compile(
     r"\b(fever|temp|temperature|thermometer|degrees|rectal|rectally|orally|forehead|armpit|measured|reading|read|running|spiked|spiking|hot)\b|°"
 )
+# Substrings every match of a pattern contains: a few `in` tests are much cheaper than a
+# regex pass over the whole message, and most messages have none of them.
+_FEVER_CONTEXT_NEEDLES = ("fever", "temp", "thermometer", "degree", "rectal", "orally", "forehead", "armpit",
+                          "measured", "read", "running", "spik", "hot", "°")
+_NEWBORN_NEEDLES = ("newborn", "neonate", "new born")
+_SPO2_NEEDLES = ("ox", "o2", "sat", "reader")  # oxygen, ox, oximeter; o2, spo2; sat(s), saturation(s)
+
+
+def _has(text: str, needles: tuple[str, ...]) -> bool:
+    return any(map(text.__contains__, needles))
+
+
+def _fever_context(folded: str) -> bool:
+    return _has(folded, _FEVER_CONTEXT_NEEDLES) and _FEVER_CONTEXT_RE.search(folded) is not None
+
+
+def _newborn(folded: str) -> bool:
+    return _has(folded, _NEWBORN_NEEDLES) and _NEWBORN_RE.search(folded) is not None
 _DAYS_RE = re.compile(
     r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|few|several|couple(?: of)?)\s+(?:straight\s+|whole\s+|full\s+)?(days?|nights?|weeks?)\b"
     r"|\b(a|one|over a|more than a|almost a|nearly a|about a)\s+(week|whole week)\b"
@@ -558,7 +648,7 @@ def _clause_texts(folded: str) -> list[str]:
 
 def computed_features(folded: str) -> Iterable[str]:
     """Features read from numbers: an infant's age, a temperature, a duration (unscoped)."""
-    if _NEWBORN_RE.search(folded) or _infant(folded):
+    if _newborn(folded) or _infant(folded):
         yield "infant_under_3_months"
     age = _infant_age_days(folded)
     if age is not None and age < 180:
@@ -567,7 +657,7 @@ def computed_features(folded: str) -> Iterable[str]:
         yield "spo2_low"
     if _gestation_weeks(folded):
         yield "gestation_weeks"
-    yield from _reading_features(folded, bool(_FEVER_CONTEXT_RE.search(folded)))
+    yield from _reading_features(folded, _fever_context(folded))
     if _days_3_plus(folded):
         yield "days_3_plus"
 
@@ -619,10 +709,14 @@ _SPO2_RE = re.compile(
 
 def _spo2_low(folded: str) -> bool:
     """An oxygen saturation reading of 91 % or lower ("oxygen reader says 84%")."""
+    if not _has(folded, _SPO2_NEEDLES):
+        return False
     return any(50 <= int(m.group(1)) <= 91 for m in _SPO2_RE.finditer(folded))
 
 
 def _gestation_weeks(folded: str) -> bool:
+    if "wk" not in folded and "week" not in folded:  # in every match
+        return False
     return any(4 <= int(m.group(1)) <= 42 for m in _GESTATION_RE.finditer(folded))
 
 
@@ -663,7 +757,7 @@ _CELSIUS_WORD_RE = re.compile(
 
 def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:
     if has_context is None:
-        has_context = bool(_FEVER_CONTEXT_RE.search(folded))
+        has_context = _fever_context(folded)
     best: float | None = None
     for m in _CELSIUS_WORD_RE.finditer(folded):
         value = float(m.group(1)) + (float(m.group(2)) / 10 if m.group(2) else 0.0)
@@ -696,6 +790,8 @@ _TODAY_RE = re.compile(r"\b(?:today is|it is|its|now|today|this)\s+(" + "|".join
 
 def _weekday_span(folded: str) -> int | None:
     """Days from "since saturday" to "it's tuesday now", when both are named."""
+    if "day" not in folded:  # in every weekday's name
+        return None
     since, today = _SINCE_DAY_RE.search(folded), _TODAY_RE.search(folded)
     if not since or not today:
         return None
@@ -703,6 +799,8 @@ def _weekday_span(folded: str) -> int | None:
 
 
 def _days_3_plus(folded: str) -> bool:
+    if "day" not in folded and "night" not in folded and "week" not in folded:
+        return False  # every duration it reads names days, nights or weeks (weekdays too)
     span = _weekday_span(folded)
     if span is not None and span >= 3:
         return True

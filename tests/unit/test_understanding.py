@@ -9,6 +9,7 @@ import pytest
 from micare_bot.intents import load_understanding
 from micare_bot.intents import extract
 from micare_bot.intents.phrases import PhraseIndex, TemplateError, expand
+from micare_bot.text import phrase_stems
 from micare_bot.intents.timeparse import find_time
 from micare_bot.models import Dependent
 from micare_bot.text import fold
@@ -77,6 +78,45 @@ class TestPhrases:
     def test_unbalanced_template_fails_at_load(self):
         with pytest.raises(TemplateError):
             expand("refill (my")
+
+    @pytest.mark.parametrize("template", [
+        "refill [my] (meds|pills|med)",
+        "(chest|chests) [pain|pains] (is )?(bad|worse) [[really] now]",
+        "can't (breathe|breath) !",
+        "[the] 10mg [pill|{drug}]",
+    ])
+    def test_index_holds_exactly_the_expanded_phrases(self, template):
+        """The index is built by walking the template, not expanding it: it must hold the
+        stems of every expanded phrase and nothing else."""
+        index: PhraseIndex[str] = PhraseIndex({"rx": "prescription"})
+        index.add(template, "x")
+        keys = {phrase_stems(p, {"rx": "prescription"}) for p in expand(template)}
+        assert len(index) == len(keys)
+        for key in keys:
+            assert (0, len(key), "x") in index.find_tokens(key)
+
+    @pytest.mark.parametrize("template", ["refill (my", "a ((b|c) d", "x]", "(a|b)] c", "[a|(b]"])
+    def test_malformed_template_fails_like_expand(self, template):
+        with pytest.raises(TemplateError) as expanded:
+            expand(template)
+        with pytest.raises(TemplateError) as added:
+            PhraseIndex().add(template, "x")
+        assert str(added.value) == str(expanded.value)
+
+    @pytest.mark.parametrize("template,message", [
+        ("(a ... b)", "a gap must not sit inside brackets"),
+        ("(chest|!)", "yields an empty phrase"),
+        ("[a] ... b", None),
+        ("[a] ... !", "yields an empty phrase"),
+        ("[a] ... [b]", None),
+        ("... b", "a gap must sit between words"),
+    ])
+    def test_template_errors(self, template, message):
+        if message is None:
+            PhraseIndex().add(template, "x")
+            return
+        with pytest.raises(TemplateError, match=message):
+            PhraseIndex().add(template, "x")
 
     def test_gap_matches_within_limit(self):
         index: PhraseIndex[str] = PhraseIndex()
