@@ -781,7 +781,7 @@ async def test_a_safety_question_is_answered_with_its_buttons(browser: "Browser"
     await expect(v.frame.locator("#screen-redirect")).to_be_hidden()
     await v.screen("safety-question")
     await v.tap("No")
-    assert await v.replies() == ["Mild", "Moderate", "Severe"]
+    assert await v.replies() == ["Mild", "Moderate", "Severe", "Not sure"]
     bubbles = await v.frame.locator("#log li.msg-bot .bubble").all_inner_texts()
     assert any("If that changes, call 911" in b for b in bubbles)
     assert await gateway.count(CareRequest) == 0
