@@ -820,6 +820,10 @@ class Engine:
             return self._extract(spec, t, msg, answering=False)
         if spec.kind == "medication":
             match = extract.medication(self.lexicon, msg, t.patient.medications)
+            if match and not match.value and len(match.candidates) == 2 and t.state.fields.get(spec.name) in match.candidates:
+                # "no, I meant the furosemide, I still have plenty of the losartan": of the two
+                # named, the one not already in the request
+                return next(c for c in match.candidates if c != t.state.fields.get(spec.name)), None
             return (match.value, None) if match and match.value and match.value in t.patient.medications else None
         if spec.kind == "pharmacy":
             value = extract.pharmacy(self.lexicon, msg, named_only=True)
@@ -857,8 +861,8 @@ class Engine:
                 st.parsed.pop(name, None)
                 st.awaiting = None
                 return
-        if self._said(t, "yes"):
-            st.awaiting = None
+        if self._said(t, "yes") or self._knows_not(t.message):
+            st.awaiting = None  # nothing to change after all: the summary again
             return
         t.replies.append(Reply(self.prompts.render("which_field"), self._change_replies(st)))
 

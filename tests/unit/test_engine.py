@@ -895,3 +895,23 @@ def test_a_childs_name_alone_changes_nothing(chat, maria):
     c.say("me")
     r = c.say("the base pharmacy, Lucas and I will pick it up after school")
     assert r.state.awaiting == "confirm"
+
+
+def test_i_meant_the_other_medication_at_the_confirm_step(chat):
+    """'No, I meant the furosemide, I still have plenty of the losartan' names two of the list:
+    the one not already in the request is meant (round 13, cv9-043)."""
+    from micare_bot.models import PatientContext
+    dorothy = PatientContext("Dorothy Kline", 81, ("Losartan 50 mg tablet", "Furosemide 20 mg tablet"))
+    c = chat(dorothy)
+    c.say("I need my losartan refilled please, mail order")
+    r = c.say("Oh dear, no, I meant the furosemide, the water pill. I still have plenty of the losartan.")
+    assert r.state.fields["medication"] == "Furosemide 20 mg tablet" and r.state.awaiting == "confirm"
+
+
+def test_not_knowing_what_to_change_shows_the_summary_again(chat, jordan):
+    c = chat(jordan)
+    c.say("refill my losartan to the base pharmacy")
+    c.say("no")
+    assert c.state.awaiting == "change"
+    r = c.say("I don't know")
+    assert r.state.awaiting == "confirm" and "Shall I send it?" in c.text
