@@ -836,22 +836,23 @@ class TestRound11And12Answers:
         assert "left shoulder" in r.state.fields["symptom"]
         assert [e for e in c.say("yes").effects if isinstance(e, FileRequest)]
 
+    @staticmethod
+    def _dont_know_while_asked(c: Chat, field: str, times: int = 5) -> None:
+        for _ in range(times):
+            if c.state.awaiting != field:
+                break
+            c.say("I don't know")
+
     def test_an_unrated_severity_is_filed_not_sure_after_three_tries(self, chat, jordan):
         c = chat(jordan)
         c.say("I have a rash on my arm since Monday")
-        for _ in range(5):
-            if c.state.awaiting != "severity":
-                break
-            c.say("I don't know")
+        self._dont_know_while_asked(c, "severity")
         assert c.state.fields.get("severity") == "not_sure"
 
     def test_a_pharmacy_never_named_does_not_loop(self, chat, jordan):
         c = chat(jordan)
         c.say("refill my losartan")
-        for _ in range(5):
-            if c.state.awaiting != "pharmacy":
-                break
-            c.say("I don't know")
+        self._dont_know_while_asked(c, "pharmacy")
         assert c.state.awaiting == "confirm" and "not sure" in c.state.fields["pharmacy"]
 
     def test_hot_tea_for_a_cough_is_no_burn(self, chat, jordan):
