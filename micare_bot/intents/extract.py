@@ -88,6 +88,12 @@ def _negated_before(words: Sequence[str], start: int) -> bool:
 _NOT_NEGATING = frozenset({"mind", "matter", "care", "sure"})
 
 
+def _instead_of_before(words: Sequence[str], start: int) -> bool:
+    """"pick it up instead of mail", "video rather than in person": the one turned down."""
+    before = tuple(words[max(0, start - 3):start])
+    return any(before[i:i + 2] in (("instead", "of"), ("rather", "than")) for i in range(len(before) - 1))
+
+
 # fields.yaml enum keys that name no value: their phrases only shadow the shorter
 # phrases inside them ("sick call" is not a phone call); `_not_in_opening` ones
 # do so only in an opening ("can I come in for that" asks for a visit, it does
@@ -110,7 +116,7 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         if any(c2 == c and m2.start <= m.start and m.end <= m2.end and m2.end - m2.start > m.end - m.start
                and m2.payload != m.payload for c2, m2 in matches):
             continue  # inside a longer phrase of another value: "video call" is not a phone call
-        if _negated_before(message.clauses[c], m.start):
+        if _negated_before(message.clauses[c], m.start) or _instead_of_before(message.clauses[c], m.start):
             continue
         found.append((c, m.end, m.payload))
     if not found:
@@ -120,7 +126,10 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         return found[0][2]
     stems = {s for clause in message.clauses for s in clause}
     if stems & _CORRECTION_STEMS:
-        return max(found)[2]  # "in person, no wait, video" -> the last one named
+        # "actually can I pick it up instead? mail is so slow": the value in the clause
+        # that makes the correction; else the last one named ("in person, no wait, video")
+        correcting = [f for f in found if _CORRECTION_STEMS & set(message.clauses[f[0]])]
+        return max(correcting or found)[2]
     order = lexicon.enum_priority.get(field, ())
     return min(values, key=lambda v: order.index(v) if v in order else len(order))
 
@@ -304,6 +313,8 @@ _STOP = frozenset({
 def test_name(lexicon: Lexicon, message: Message) -> str | None:
     """The test or study the words name ("my echocardiogram", "the foot film")."""
     found = _matches(lexicon.test_index, message)
+    # "it was the MRI of my shoulder, not an xray": the test ruled out is not the one meant
+    found = [cm for cm in found if not _negated_before(message.words[cm[0]], cm[1].start)] or found
     if not found:
         return None
     c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
@@ -317,8 +328,27 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     # "x-ray of my left foot", "bloodwork to check her iron"
     tail = _TEST_TAIL_RE.match(" ".join(words[end:end + 6]))
     if tail and not _not_a_test_part(tail.group(0).split()[-1]):
-        return as_typed(lexicon, message.text, [*words[start:end], *tail.group(0).split()])
-    return as_typed(lexicon, message.text, words[start:end])
+        named = [*words[start:end], *tail.group(0).split()]
+        rest = words[end + len(tail.group(0).split()):]
+        while len(rest) >= 2 and rest[0] in _TEST_JOINERS and rest[1] in _TEST_QUALIFIERS:
+            named += rest[:2]  # "blood test for sugar and cholesterol"
+            rest = rest[2:]
+        return as_typed(lexicon, message.text, named)
+    typed = as_typed(lexicon, message.text, words[start:end])
+    checked = _checked_for(message, c) if all(w in _GENERIC_TEST_WORDS for w in words[start:end]) else None
+    return f"{typed} ({checked})" if checked else typed
+
+
+def _checked_for(message: Message, named_in: int) -> str | None:
+    """What a generic test looked for, said in another clause: "did Liam's blood work come
+    back? they checked his iron" -> "iron"."""
+    for c, words in enumerate(message.words):
+        if c == named_in:
+            continue
+        for hit in _CHECKED_RE.finditer(" ".join(words)):
+            if hit.group(1) in _TEST_QUALIFIERS and hit.group(1) not in _NOT_ANALYTES:
+                return hit.group(1)
+    return None
 
 
 def _joined(start: int, end: int, hits: Sequence[Match], words: Sequence[str]) -> tuple[int, int]:
@@ -339,6 +369,7 @@ def _joined(start: int, end: int, hits: Sequence[Match], words: Sequence[str]) -
 
 
 _TEST_JOINERS = frozenset(("and", "plus", "&"))
+_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests bloodwork the my his her a".split())
 
 
 def _not_a_test_part(word: str) -> bool:
@@ -357,6 +388,12 @@ _TAIL_NOT_PARTS = frozenset(
     "mother father him her them me myself school work job today yesterday tomorrow last week month year "
     "morning afternoon evening night january february march april may june july august september october "
     "november december jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+# qualifiers that name a body part, not what the blood was tested for
+_NOT_ANALYTES = frozenset("chest foot knee head back hip shoulder hand wrist ankle neck leg arm left right".split())
+_CHECKED_RE = re.compile(
+    r"\b(?:checked|checking|check|tested|testing|test|looked at|looking at|screened|screening)\s+"
+    r"(?:for\s+)?(?:(?:my|his|her|their|the|a|an|your)\s+)?([a-z0-9]+)\b"
 )
 _TEST_QUALIFIERS = frozenset(
     "chest foot knee abdominal pelvic head brain lumbar spine back hip shoulder hand wrist ankle neck breast "

@@ -916,3 +916,48 @@ def test_not_knowing_what_to_change_shows_the_summary_again(chat, jordan):
     assert c.state.awaiting == "change"
     r = c.say("I don't know")
     assert r.state.awaiting == "confirm" and "Shall I send it?" in c.text
+
+
+class TestRound13Answers:
+    """Answers from round 13's blind conversation scripts (cv9), each once misread."""
+
+    def test_a_test_for_two_things_keeps_both(self, chat, jordan):
+        """'the blood test for sugar and cholesterol' files both, not 'for sugar' alone (cv9-075)."""
+        c = chat(jordan)
+        r = c.say("I do the blood test for sugar and cholesterol, when I get the result?")
+        assert r.state.fields["test"] == "blood test for sugar and cholesterol"
+
+    def test_what_generic_blood_work_checked_is_kept(self, chat, maria):
+        """'did Lucas's blood work come back? they checked his iron' tells the team which (cv9-004)."""
+        c = chat(maria)
+        r = c.say("hi was wondering if Lucas's blood work came back? they checked his iron at his checkup")
+        assert r.state.fields["test"] == "blood work (iron)" and r.state.fields["patient"] == "Lucas"
+
+    def test_a_test_ruled_out_at_the_read_back_is_replaced(self, chat, jordan):
+        """'it was the MRI of my shoulder, not an xray' changes the test (cv9-022)."""
+        c = chat(jordan)
+        c.say("checking on my xray results")
+        c.say("monday")
+        r = c.say("oh sorry it was the MRI of my shoulder, not an xray")
+        assert r.state.fields["test"] == "MRI of my shoulder" and r.state.awaiting == "confirm"
+
+    def test_pick_up_instead_when_the_mail_is_slow(self, chat, maria):
+        """'can I just pick it up instead? mail on base is so slow' is pickup (cv9-056)."""
+        c = chat(maria)
+        c.say("Sophie starts daycare in August and they want her shot record")
+        c.say("mail")
+        assert c.state.fields["delivery"] == "mail"
+        r = c.say("actually can I just pick it up instead? mail on base is so slow")
+        assert r.state.fields["delivery"] == "pickup"
+
+    def test_the_medicine_for_a_condition_is_matched(self, chat, maria):
+        """'my medicine for depression' is the escitalopram on the list (cv9-034)."""
+        c = chat(maria)
+        r = c.say("Hello, I need more my medicine for depression, is finish in 3 day.")
+        assert r.state.fields["medication"] == "Escitalopram 10 mg tablet"
+
+    def test_the_delivery_turned_down_is_not_chosen(self, chat, maria):
+        """'pick it up instead of mail' is pickup: the one after 'instead of' is turned down."""
+        c = chat(maria)
+        r = c.say("Lucas needs his shot record for school, I'll pick it up instead of mail")
+        assert r.state.fields["delivery"] == "pickup"
