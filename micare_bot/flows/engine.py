@@ -40,6 +40,9 @@ MAX_TEXT = 2000  # characters of one patient message the core looks at
 MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
 SWITCH_CONFIDENCE = 0.6
 SWITCH_SCORE = 4.0
+# a cancel outweighs a switch unless the new request is a strong cue, not a topic word:
+# "actually don't worry about it, I'll pull it off MilConnect myself" is no pulled muscle
+SWITCH_OVER_CANCEL_SCORE = 5.0
 MAX_REQUEST_STEMS = 12  # longer answers to the message question are the message
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 CONFIRM_REPLIES = ("Confirm", "Change", "Cancel")
@@ -297,14 +300,21 @@ class Engine:
         # a clause of cancel words alone ("... never mind, cancel that", "oh wait, wrong
         # account. cancel") cancels mid-flow wherever it stands; in an opening the whole
         # message must be cancel words: "cancel my appointment" is a request
-        clauses = stems if t.state.intent is not None else (tuple(s for c in stems for s in c),)
-        only_cancel = any(set(c) and set(c) <= _CANCEL_WORDS for c in clauses)
+        if t.state.intent is not None:
+            # the clause of cancel words must hold the cancel itself: "I dropped it off at
+            # the front desk. Thanks" has a clause of filler, but "drop it" is in another
+            lattices = t.message.lattices
+            index = self.flows.control["cancel"]
+            only_cancel = any(set(c) and set(c) <= _CANCEL_WORDS and any(True for _ in index.find(lat))
+                              for c, lat in zip(stems, lattices))
+        else:
+            only_cancel = bool(set(s for c in stems for s in c) <= _CANCEL_WORDS and any(s for c in stems for s in c))
         if self._said(t, "strong_cancel"):
             if only_cancel:
                 return True
             c = t.reading.intent
             switching = (c.intent in MAIN_INTENTS and c.intent != t.state.intent
-                         and c.scores.get(c.intent, 0) >= SWITCH_SCORE and self._said(t, "switch"))
+                         and c.scores.get(c.intent, 0) >= SWITCH_OVER_CANCEL_SCORE and self._said(t, "switch"))
             return not switching
         return self._said(t, "cancel") and only_cancel
 

@@ -961,3 +961,57 @@ class TestRound13Answers:
         c = chat(maria)
         r = c.say("Lucas needs his shot record for school, I'll pick it up instead of mail")
         assert r.state.fields["delivery"] == "pickup"
+
+
+class TestRound14Answers:
+    """Answers from round 14's blind conversation scripts (cv10), each once misread."""
+
+    def test_a_crisis_told_as_the_wanted_time_is_not_filed(self, chat, jordan):
+        """'whenever. honestly I dont know if I'll still be here, I've been planning how to end
+        things' as the time answer goes to 988 (cv10-062 was filed)."""
+        c = chat(jordan)
+        c.say("I want to talk to someone about my drinking")
+        r = c.say("whenever. honestly I dont know if I'll still be here, I've been planning how to end things")
+        assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["crisis"]
+        assert not [e for e in r.effects if isinstance(e, FileRequest)]
+
+    def test_honey_in_hot_water_for_a_cough_is_no_scald(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I have had a cough for about two weeks now and it is not going away")
+        c.say("since the 1st")
+        c.say("moderate it is keeping me up at night")
+        r = c.say("Robitussin and honey in hot water")
+        assert not [e for e in r.effects if isinstance(e, Redirect)] and r.state.awaiting == "confirm"
+
+    def test_hold_off_at_the_read_back_cancels(self, chat, jordan):
+        c = chat(jordan)
+        c.say("can I schedule a physical, friday mornings, in person")
+        r = c.say("hold off, dont book it yet, I need to check my husband's duty schedule first and I'll message back")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_cancel_that_is_not_start_over(self, chat, jordan):
+        """'no cancel that, she's switching me to something else' cancels (cv10-047)."""
+        c = chat(jordan)
+        c.say("refill my losartan to the base pharmacy please")
+        r = c.say("no cancel that, Dr Morris said she's switching me to something else at my next visit")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_doing_it_myself_cancels_rather_than_switching(self, chat, jordan):
+        c = chat(jordan)
+        c.say("can I get a copy of my shot record")
+        r = c.say("hmm actually don't worry about it, I'll pull it off MilConnect myself")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_a_message_that_dropped_something_off_is_filed(self, chat, jordan):
+        """'I dropped it off at the front desk monday. Thanks' is a message, not a cancel (cv10-025)."""
+        c = chat(jordan)
+        c.say("I need to send a note to my PCM about some paperwork")
+        c.say("Hi Dr. Nguyen, my employer needs the FMLA form filled out for my mom's surgery recovery. "
+              "I dropped it off at the front desk monday. Thanks")
+        assert "FMLA" in c.state.fields.get("message", "") and c.state.status != "cancelled"
+
+    def test_a_message_to_a_named_doctor_is_a_message(self, chat, jordan):
+        """'Can you pass a message to Dr. Patel? ... the new blood pressure med' is not a refill (cv10-009)."""
+        c = chat(jordan)
+        r = c.say("Can you pass a message to Dr. Patel? I wanted to let her know how the new blood pressure med is going")
+        assert r.state.intent == "other"
