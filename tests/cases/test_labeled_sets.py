@@ -95,6 +95,10 @@ SETS = {
     "holdout34": (DATA / "utterances_holdout34.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout35": (DATA / "utterances_holdout35.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout36": (DATA / "utterances_holdout36.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 13 (measured blind after rounds 11-12's tuning), tuned on and trained on since
+    "holdout37": (DATA / "utterances_holdout37.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout38": (DATA / "utterances_holdout38.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout39": (DATA / "utterances_holdout39.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -131,12 +135,12 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 13 (2026-12-02), written while rounds 11 and 12 were tuned on by three new authors
-    # and measured after it (models refitted on rounds 11 and 12): adults in a hurry, family
-    # members whose first language is not English, retirees on TRICARE For Life
-    "holdout37": (DATA / "blind" / "utterances_holdout37.jsonl", 0.937, 1.0, 0.911, 0.0),
-    "holdout38": (DATA / "blind" / "utterances_holdout38.jsonl", 0.965, 0.990, 0.955, 0.042),
-    "holdout39": (DATA / "blind" / "utterances_holdout39.jsonl", 0.944, 1.0, 0.955, 0.035),
+    # round 14 (2026-12-02), three new authors, measured blind before any tuning on them
+    # (h40 100 %/100 %/0.7 %/95.2 %, h41 99.1 %/100 %/4.1 %/93.8 %, h42 100 %/100 %/2.1 %/94.5 %);
+    # held at the figures after round 14's rules and the refit on round 13 (never trained on)
+    "holdout40": (DATA / "blind" / "utterances_holdout40.jsonl", 0.951, 1.0, 1.0, 0.007),
+    "holdout41": (DATA / "blind" / "utterances_holdout41.jsonl", 0.944, 1.0, 1.0, 0.035),
+    "holdout42": (DATA / "blind" / "utterances_holdout42.jsonl", 0.951, 1.0, 1.0, 0.014),
 }
 
 
@@ -157,7 +161,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout6.jsonl", 0.9),
     (DATA / "conversations_holdout7.jsonl", 0.9),  # blind 68/80 (round 11); 76/80 since its fixes
     (DATA / "conversations_holdout8.jsonl", 0.85),  # blind 59/80 (round 12); 69/80 since its fixes
-    (DATA / "blind" / "conversations_holdout9.jsonl", 0.81),  # blind: 65/80 after rounds 11-12's tuning
+    (DATA / "conversations_holdout9.jsonl", 0.9),  # blind 65/80 (round 13); 73/80 since its fixes
+    (DATA / "blind" / "conversations_holdout10.jsonl", 0.9),  # blind 64/80 (round 14); 72/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
