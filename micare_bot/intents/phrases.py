@@ -73,46 +73,25 @@ class TemplateError(ValueError):
 
 
 def expand(template: str) -> list[str]:
-    """All plain phrases a template stands for."""
-    results, end = _expand_seq(template, 0, template)
-    if end != len(template):
-        raise TemplateError(f"unbalanced bracket in template {template!r}")
-    phrases = [" ".join(p.split()) for p in results]
+    """All plain phrases a template stands for (bench baselines, gaps inside brackets and
+    stemless phrases; the index itself walks the parsed structure instead)."""
+    phrases = [" ".join(p.split()) for p in _phrases(_parse(template))]
     return [p for p in dict.fromkeys(phrases) if p]
 
 
-def _expand_seq(s: str, i: int, template: str) -> tuple[list[str], int]:
-    """Expand a sequence until a closing bracket or '|'; return (phrases, index)."""
+def _phrases(seq: "_Seq") -> list[str]:
+    """Every phrase of a parsed sequence; a group's text is wrapped in spaces, as runs are
+    whole words. `_parse` has already refused a template with too many."""
     acc = [""]
-    while i < len(s) and s[i] not in ")]|":
-        ch = s[i]
-        if ch in "([":
-            close = ")" if ch == "(" else "]"
-            options: list[str] = []
-            i += 1
-            while True:
-                part, i = _expand_seq(s, i, template)
-                options.extend(part)
-                if i >= len(s):
-                    raise TemplateError(f"unclosed {ch!r} in template {template!r}")
-                if s[i] == "|":
-                    i += 1
-                    continue
-                if s[i] != close:
-                    raise TemplateError(f"mismatched bracket in template {template!r}")
-                i += 1
-                break
-            if ch == "[" or (i < len(s) and s[i] == "?"):
-                options.append("")
-                if ch == "(" and i < len(s) and s[i] == "?":
-                    i += 1
-            acc = [a + " " + o + " " for a in acc for o in options]
-        else:
-            acc = [a + ch for a in acc]
-            i += 1
-        if len(acc) > MAX_EXPANSIONS:
-            raise TemplateError(f"template {template!r} expands to too many phrases")
-    return acc, i
+    for item in seq:
+        if isinstance(item, str):
+            acc = [a + item for a in acc]
+            continue
+        options = [phrase for option in item.options for phrase in _phrases(option)]
+        if item.optional:
+            options.append("")
+        acc = [a + " " + o + " " for a in acc for o in options]
+    return acc
 
 
 class _Group(NamedTuple):
@@ -129,8 +108,8 @@ _LITERAL_RE = re.compile(r"[^()\[\]|]+")
 
 
 def _parse(template: str) -> _Seq:
-    """The template's structure, with expand's checks: it raises exactly where and what
-    `expand` raises, without building the phrases."""
+    """The template's structure, checked: brackets balance, and it makes no more than
+    MAX_EXPANSIONS phrases (counted, not built)."""
     seq, _, end = _parse_seq(template, 0, template)
     if end != len(template):
         raise TemplateError(f"unbalanced bracket in template {template!r}")
@@ -138,8 +117,7 @@ def _parse(template: str) -> _Seq:
 
 
 def _parse_seq(s: str, i: int, template: str) -> tuple[_Seq, int, int]:
-    """`_expand_seq`, step for step, keeping the structure and only counting the phrases
-    it would make (so the "too many phrases" check fires at the same point)."""
+    """One sequence up to a closing bracket or '|': (items, phrase count, index)."""
     items: list[str | _Group] = []
     count = 1
     while i < len(s) and s[i] not in ")]|":
