@@ -83,11 +83,6 @@ _GENERIC_WORDS = frozenset(
 )
 
 
-_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodwork imaging the my a".split())
-
-
-def _generic_test(value: str) -> bool:
-    return all(w in _GENERIC_TEST_WORDS for w in value.lower().split())
 
 
 _GENERIC_MED_WORDS = frozenset(
@@ -823,7 +818,7 @@ class Engine:
         if spec.kind == "test":
             found = self._extract(spec, t, msg, answering=False)
             current = t.state.fields.get(spec.name, "")
-            if found and _generic_test(found[0]) and not _generic_test(current):
+            if found and extract.generic_test(found[0].split()) and not extract.generic_test(current.split()):
                 return None  # "the blood draw was on the 3rd" dates the test, it does not rename it
             return found
         if spec.kind in ("enum", "time"):

@@ -335,7 +335,7 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
             rest = rest[2:]
         return as_typed(lexicon, message.text, named)
     typed = as_typed(lexicon, message.text, words[start:end])
-    checked = _checked_for(message, c) if all(w in _GENERIC_TEST_WORDS for w in words[start:end]) else None
+    checked = _checked_for(message, c) if generic_test(words[start:end]) else None
     return f"{typed} ({checked})" if checked else typed
 
 
@@ -369,7 +369,12 @@ def _joined(start: int, end: int, hits: Sequence[Match], words: Sequence[str]) -
 
 
 _TEST_JOINERS = frozenset(("and", "plus", "&"))
-_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests bloodwork the my his her a".split())
+_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodwork imaging the my his her a".split())
+
+
+def generic_test(words: Sequence[str]) -> bool:
+    """Words that name no particular test ("blood work", "my labs", "the scan")."""
+    return all(w.lower() in _GENERIC_TEST_WORDS for w in words)
 
 
 def _not_a_test_part(word: str) -> bool:

@@ -921,17 +921,22 @@ def test_not_knowing_what_to_change_shows_the_summary_again(chat, jordan):
 class TestRound13Answers:
     """Answers from round 13's blind conversation scripts (cv9), each once misread."""
 
-    def test_a_test_for_two_things_keeps_both(self, chat, jordan):
-        """'the blood test for sugar and cholesterol' files both, not 'for sugar' alone (cv9-075)."""
-        c = chat(jordan)
-        r = c.say("I do the blood test for sugar and cholesterol, when I get the result?")
-        assert r.state.fields["test"] == "blood test for sugar and cholesterol"
-
-    def test_what_generic_blood_work_checked_is_kept(self, chat, maria):
-        """'did Lucas's blood work come back? they checked his iron' tells the team which (cv9-004)."""
-        c = chat(maria)
-        r = c.say("hi was wondering if Lucas's blood work came back? they checked his iron at his checkup")
-        assert r.state.fields["test"] == "blood work (iron)" and r.state.fields["patient"] == "Lucas"
+    @pytest.mark.parametrize("who,opening,expected", [
+        # 'for sugar and cholesterol' files both, not 'for sugar' alone (cv9-075)
+        ("jordan", "I do the blood test for sugar and cholesterol, when I get the result?",
+         {"test": "blood test for sugar and cholesterol"}),
+        # 'they checked his iron' tells the team which blood work (cv9-004)
+        ("maria", "hi was wondering if Lucas's blood work came back? they checked his iron at his checkup",
+         {"test": "blood work (iron)", "patient": "Lucas"}),
+        # 'my medicine for depression' is the escitalopram on the list (cv9-034)
+        ("maria", "Hello, I need more my medicine for depression, is finish in 3 day.",
+         {"medication": "Escitalopram 10 mg tablet"}),
+        # the one after 'instead of' is turned down
+        ("maria", "Lucas needs his shot record for school, I'll pick it up instead of mail", {"delivery": "pickup"}),
+    ])
+    def test_fields_read_from_the_opening(self, chat, request, who, opening, expected):
+        r = chat(request.getfixturevalue(who)).say(opening)
+        assert {name: r.state.fields.get(name) for name in expected} == expected
 
     def test_a_test_ruled_out_at_the_read_back_is_replaced(self, chat, jordan):
         """'it was the MRI of my shoulder, not an xray' changes the test (cv9-022)."""
@@ -948,18 +953,6 @@ class TestRound13Answers:
         c.say("mail")
         assert c.state.fields["delivery"] == "mail"
         r = c.say("actually can I just pick it up instead? mail on base is so slow")
-        assert r.state.fields["delivery"] == "pickup"
-
-    def test_the_medicine_for_a_condition_is_matched(self, chat, maria):
-        """'my medicine for depression' is the escitalopram on the list (cv9-034)."""
-        c = chat(maria)
-        r = c.say("Hello, I need more my medicine for depression, is finish in 3 day.")
-        assert r.state.fields["medication"] == "Escitalopram 10 mg tablet"
-
-    def test_the_delivery_turned_down_is_not_chosen(self, chat, maria):
-        """'pick it up instead of mail' is pickup: the one after 'instead of' is turned down."""
-        c = chat(maria)
-        r = c.say("Lucas needs his shot record for school, I'll pick it up instead of mail")
         assert r.state.fields["delivery"] == "pickup"
 
 
