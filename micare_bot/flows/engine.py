@@ -300,8 +300,17 @@ class Engine:
             # the front desk. Thanks" has a clause of filler, but "drop it" is in another
             lattices = t.message.lattices
             index = self.flows.control["cancel"]
+            clauses = list(zip(stems, lattices))
+            if t.state.awaiting == "message":
+                # a message for the care team may ask them to cancel something ("he won't
+                # need the referral anymore, please cancel it"): only a message that opens
+                # with the cancel ("never mind, I'll ask her Thursday") takes it back
+                first, lattice = clauses[0] if clauses else ((), ())
+                strong = self.flows.control["strong_cancel"]
+                return bool(any(True for _ in strong.find(lattice))
+                            or (set(first) and set(first) <= _CANCEL_WORDS and any(True for _ in index.find(lattice))))
             only_cancel = any(set(c) and set(c) <= _CANCEL_WORDS and any(True for _ in index.find(lat))
-                              for c, lat in zip(stems, lattices))
+                              for c, lat in clauses)
         else:
             only_cancel = bool(set(s for c in stems for s in c) <= _CANCEL_WORDS and any(s for c in stems for s in c))
         if self._said(t, "strong_cancel"):

@@ -1008,3 +1008,19 @@ class TestRound14Answers:
         c = chat(jordan)
         r = c.say("Can you pass a message to Dr. Patel? I wanted to let her know how the new blood pressure med is going")
         assert r.state.intent == "other"
+
+    def test_a_message_asking_the_team_to_cancel_something_is_filed(self, chat, jordan):
+        """A message for the team may ask them to cancel a referral: it is the message (cv10-074)."""
+        c = chat(jordan)
+        c.say("I'm writing for my father, I want to leave a note for his doctor")
+        r = c.say("Dad got approved for the VA hearing aid program so he won't need the audiology referral "
+                  "anymore, please cancel it. Thanks, Susan (daughter)")
+        assert "audiology" in r.state.fields.get("message", "") and r.state.awaiting == "confirm"
+
+    @pytest.mark.parametrize("answer", ["never mind, I'll just talk to her at my appointment Thursday",
+                                        "nvm i'll just call the front desk tomorrow"])
+    def test_a_message_that_opens_with_never_mind_cancels(self, chat, jordan, answer):
+        c = chat(jordan)
+        c.say("I want to send a message to Dr. Adams")
+        r = c.say(answer)
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
