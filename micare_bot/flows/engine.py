@@ -50,6 +50,7 @@ _CANCEL_FILLER = frozenset(
     "this that it the request please convers chat everyth all my messag just ok okay actual i want to no "
     "thank thanks you can we let us do everyth whole and pleas".split()
 )
+_LEAD_FILLER = frozenset("no nope nah ugh um umm uh oh hmm ok okay actual wait sorri sorry well so".split())
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 # the first word after "expires" and its links ("expires on", "lapses at the"): a time
 # there is a deadline
@@ -305,7 +306,9 @@ class Engine:
                 # a message for the care team may ask them to cancel something ("he won't
                 # need the referral anymore, please cancel it"): only a message that opens
                 # with the cancel ("never mind, I'll ask her Thursday") takes it back
-                first, lattice = clauses[0] if clauses else ((), ())
+                # past a leading "no," or "ugh," ("no, forget it, I'll call billing")
+                lead = next((i for i, (c, _) in enumerate(clauses) if not set(c) <= _LEAD_FILLER), 0)
+                first, lattice = clauses[lead] if clauses else ((), ())
                 strong = self.flows.control["strong_cancel"]
                 return bool(any(True for _ in strong.find(lattice))
                             or (set(first) and set(first) <= _CANCEL_WORDS and any(True for _ in index.find(lattice))))
@@ -639,7 +642,9 @@ class Engine:
         if value is None:
             attempts = st.attempts.get(spec.name, 0) + 1
             st.attempts[spec.name] = attempts
-            fallback = self._stand_in(st, spec.fallback) if attempts >= self.flows.max_attempts else None
+            fallback = None
+            if attempts >= self.flows.max_attempts:
+                fallback = self._unsure_which(t, spec) or self._stand_in(st, spec.fallback)
             if fallback is not None:
                 value = fallback
                 t.replies.append(Reply(self.prompts.render("gave_up")))
@@ -652,6 +657,17 @@ class Engine:
                 t.replies.append(Reply(text, self._quick_replies(t, spec)))
                 return
         self._set(st, spec.name, *value)
+
+    def _unsure_which(self, t: _Turn, spec: FieldSpec) -> tuple[str, None] | None:
+        """The patient could not say which of their medications "the prostate pill" is:
+        the team gets the ones it could be, not a bare "not sure"."""
+        if spec.kind != "medication":
+            return None
+        for words in t.state.words:
+            match = extract.medication(self.lexicon, self.lexicon.message(words), t.patient.medications)
+            if match and not match.value and match.candidates:
+                return "not sure which: " + " or ".join(match.candidates), None
+        return None
 
     @staticmethod
     def _stand_in(st: ConversationState, value: str | None) -> tuple[str, None] | None:

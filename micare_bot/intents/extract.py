@@ -23,7 +23,7 @@ from .timeparse import Direction, TimeFound, find_time
 
 # Words that only introduce an answer: "no, send it to the Walgreens" -> "Walgreens ...".
 _LEAD_RE = re.compile(
-    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|heya|hiya|yo|please|pls|plz)\b[\s,.!-]*)+",
+    r"^\s*(?:(?:no|nope|nah|yes|yeah|yep|ok|okay|sure|well|um+|uh+|so|oh|actually|sorry|wait|hmm+|hi|hello|hey|heya|hiya|yo|please|pls|plz)\b(?:\s+there\b|\s+all\b|\s+team\b|\s+guys\b|\s+folks\b|\s+y'?all\b)?[\s,.!-]*)+",
     re.I,
 )
 _FILLER_RE = re.compile(
@@ -79,13 +79,16 @@ _CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "
 def _negated_before(words: Sequence[str], start: int) -> bool:
     """A negation up to three words before: "I don't do the video thing" (do not do the
     video) rules video out; "I would not mind video" does not."""
-    for i in range(max(0, start - 3), start):
+    for i in range(start - 1, max(0, start - 3) - 1, -1):
+        if words[i] in _SETTLING:
+            return False  # "probably not lol so in person": the no was about what came before
         if words[i] in _NEGATORS and (i + 1 >= len(words) or words[i + 1] not in _NOT_NEGATING):
             return True
     return False
 
 
 _NOT_NEGATING = frozenset({"mind", "matter", "care", "sure"})
+_SETTLING = frozenset({"so", "but", "then"})
 
 
 def _instead_of_before(words: Sequence[str], start: int) -> bool:
@@ -109,19 +112,21 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         return None
     shadows = (NOT_VALUE, NOT_IN_OPENING) if opening else (NOT_VALUE,)
     matches = [(c, m) for c, m in _matches(index, message) if m.payload != NOT_IN_OPENING or opening]
-    found: list[tuple[int, int, str]] = []
+    found: list[tuple[int, int, str, int]] = []  # clause, end, value, start
     for c, m in matches:
         if m.payload in shadows:
             continue
         if any(c2 == c and m2.start <= m.start and m.end <= m2.end and m2.end - m2.start > m.end - m.start
-               and m2.payload != m.payload for c2, m2 in matches):
-            continue  # inside a longer phrase of another value: "video call" is not a phone call
+               for c2, m2 in matches):
+            # inside a longer phrase: of another value ("video call" is not a phone call), or
+            # of its own ("over video" is one mention of video, not two)
+            continue
         if _negated_before(message.clauses[c], m.start) or _instead_of_before(message.clauses[c], m.start):
             continue
-        found.append((c, m.end, m.payload))
+        found.append((c, m.end, m.payload, m.start))
     if not found:
         return None
-    values = {v for _, _, v in found}
+    values = {f[2] for f in found}
     if len(values) == 1:
         return found[0][2]
     stems = {s for clause in message.clauses for s in clause}
@@ -130,6 +135,12 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         # that makes the correction; else the last one named ("in person, no wait, video")
         correcting = [f for f in found if _CORRECTION_STEMS & set(message.clauses[f[0]])]
         return max(correcting or found)[2]
+    opener = [f for f in found if f[0] == 0 and f[3] == 0]
+    if opener and all(f[2] == opener[0][2] for f in found if f[0] == 0):
+        # the answer opens with its value, then thinks aloud: "in person i guess, can they
+        # do it over video? probably not lol so in person", "moderate, she is still eating
+        # a little"
+        return opener[0][2]
     order = lexicon.enum_priority.get(field, ())
     return min(values, key=lambda v: order.index(v) if v in order else len(order))
 

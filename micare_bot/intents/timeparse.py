@@ -36,7 +36,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("tomorrow", rf"\b(?:the\s+day\s+after\s+)?tomorrow{_DAYPART}\b"),
         ("yesterday", rf"\b(?:the\s+day\s+before\s+)?yesterday{_DAYPART}\b|\blast\s+night\b"),
         ("weekday", rf"\b(?:(next|this|last|on|coming|this\s+coming|early|late)\s+)?(mon|tues|tue|wednes|wed|thurs|thu|fri|satur|sat|sun)(?:day)?s?{_DAYPART}\b"),
-        ("ago", rf"\b{_N}\s+(day|days|week|weeks|month|months|year|years)\s+ago\b"),
+        # "a month or so back", "2 weeks or so ago", "a week and a half ago"
+        ("ago", rf"\b{_N}\s+(day|days|week|weeks|month|months|year|years)\s+(?:or\s+so\s+|or\s+two\s+|and\s+a\s+half\s+)?(?:ago|back)\b"),
         ("in_n", rf"\bin\s+{_N}\s+(day|days|week|weeks|month|months)\b"),
         ("for_n", rf"\b(?:for|over|past|last|about|almost|nearly)\s+(?:the\s+)?(?:past\s+|last\s+)?{_N}\s+(hours?|days?|weeks?|months?|years?)\b"),
         ("since", r"\bsince\s+(?:last\s+|early\s+|late\s+)?(?:the\s+)?(?:\d+|yesterday|mon|tues|wednes|thurs|fri|satur|sun|week|weekend|month|year|morning|afternoon|evening|night|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|spring|summer|fall|winter|christmas|thanksgiving)[a-z]*(?:\s+(?:morning|afternoon|evening|night|weekend))?\b"),
