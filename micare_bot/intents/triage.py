@@ -586,7 +586,7 @@ _NUMBER_WORDS = {
 _NUM = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _INFANT_RE = re.compile(
     rf"\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks|month|months|mo|mos)[\s-]*old\b"
-    rf"|\b(?:baby|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b(?!\s+ago)"
+    rf"|\b(?:baby|babby|babey|bby|babe|infant|newborn|son|daughter|she|he)\s+(?:is\s+|was\s+|turned\s+|of\s+|aged\s+|age\s+)?(?:only\s+|just\s+)?{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b(?!\s+ago)"
     rf"|\b{_NUM}[\s-]*(day|days|week|weeks|wk|wks)[\s-]*(?:old\s+)?(?:baby|infant|newborn|son|daughter|boy|girl)\b"
     rf"|\(\s*{_NUM}\s*(day|days|week|weeks|wk|wks)\s*(?:old)?\s*\)"
     # "my 2 mo has a fever": a possessive and an age in weeks or months is a baby

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from micare_bot.models import Cancelled, ConversationState, FileRequest, Redirect
+from micare_bot.models import Cancelled, ConversationState, FileRequest, PatientContext, Redirect
 from tests.conftest import Chat
 
 
@@ -1024,3 +1024,70 @@ class TestRound14Answers:
         c.say("I want to send a message to Dr. Adams")
         r = c.say(answer)
         assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+
+class TestRound15Answers:
+    """Answers from round 15's blind conversation scripts (cv11), each once misread."""
+
+    def test_dayquil_as_what_was_tried_is_no_poisoning(self, chat, jordan):
+        """'tea with honey and some DayQuil' went to Poison Control (cv11-037)."""
+        c = chat(jordan)
+        c.say("I've had a sore throat and a stuffy nose since Sunday")
+        c.say("mild, it's just annoying, I'm still going to work")
+        r = c.say("tea with honey and some DayQuil")
+        assert not [e for e in r.effects if isinstance(e, Redirect)] and r.state.awaiting == "confirm"
+
+    def test_an_answer_that_thinks_aloud_keeps_its_first_choice(self, chat, jordan):
+        c = chat(jordan)
+        c.say("i need to make an appointment for a sports physical, soccer tryouts are in 3 weeks")
+        c.say("in person i guess, can they do it over video? probably not lol so in person")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    @pytest.mark.parametrize("opening, purpose", [
+        ("i need my vaccine record for cross country, coach says we have to turn it in friday", "sports"),
+        ("I'm going to visit my abuela in Honduras in June and want a copy of my vaccines to bring", "travel"),
+    ])
+    def test_purpose_from_the_opening(self, chat, jordan, opening, purpose):
+        c = chat(jordan)
+        c.say(opening)
+        assert c.state.fields["purpose"] == purpose
+
+    def test_a_deployed_husband_at_the_read_back_is_no_new_purpose(self, chat, maria):
+        c = chat(maria)
+        c.say("The Child Development Center on base needs an updated shot record for Lucas")
+        c.say("secure message please")
+        c.say("actually can you mail it instead? my printer's broken and my husband's deployed so I can't borrow his")
+        assert (c.state.fields["purpose"], c.state.fields["delivery"]) == ("childcare", "mail")
+
+    def test_a_month_or_so_back_is_the_onset(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("My feet tingle at night, started a month or so back")
+        assert "month" in r.state.fields.get("onset", "") and r.state.awaiting != "onset"
+
+    def test_a_medication_the_patient_cannot_pick_is_filed_as_the_ones_it_could_be(self, chat):
+        patient = PatientContext("Walt Ames", 70, ("Tamsulosin 0.4 mg capsule", "Finasteride 5 mg tablet"))
+        c = chat(patient)
+        c.say("I need my prostate pill refilled, the one I take at bedtime")
+        for _ in range(3):
+            c.say("I don't know")
+        assert c.state.fields["medication"] == "not sure which: Tamsulosin 0.4 mg capsule or Finasteride 5 mg tablet"
+
+    def test_no_forget_it_takes_back_a_message(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I have a question about a bill I got")
+        r = c.say("no, forget it, I'll just call the billing office instead. cancel")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    @pytest.mark.parametrize("opening, intent", [
+        ("I need to get one of the kids seen for an ear check", "appointment"),
+        ("my son Caleb got stung by a bee at recess", "symptom"),
+    ])
+    def test_the_request_of_the_opening(self, chat, maria, opening, intent):
+        c = chat(maria)
+        c.say(opening)
+        assert c.state.intent == intent or c.state.guess == intent
+
+    def test_a_greeting_is_not_part_of_the_reason(self, chat, jordan):
+        c = chat(jordan)
+        c.say("Hey there, I'm a reservist and just got activated, I need my PHA physical done")
+        assert c.state.fields["reason"].startswith("I'm a reservist")
