@@ -179,7 +179,10 @@ class Engine:
         if state.awaiting == SAFETY and not reading.triage.urgent:
             self._answer_safety(turn)
         elif reading.triage.rule == LEARNED_RULE and state.awaiting != SAFETY:
-            self._model_raised(turn)
+            if self._takes_back(turn):
+                self._cancel(turn)
+            else:
+                self._model_raised(turn)
         elif reading.triage.urgent:
             self._redirect(turn)
         else:
@@ -203,6 +206,12 @@ class Engine:
         return reading
 
     # -- the word model's alarms: asked about, not acted on blind --------------------------
+
+    def _takes_back(self, t: _Turn) -> bool:
+        """A request taken back mid-flow ("never mind, I'll just call TRICARE myself") is
+        not asked a safety question on the word model's say alone ("myself" weighs towards
+        crisis); the red-flag rules still read it before anything else."""
+        return t.state.intent is not None and self._wants_cancel(t)
 
     def _model_raised(self, t: _Turn) -> None:
         """Only the word model found this urgent (no red-flag rule did). It is right about

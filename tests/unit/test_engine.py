@@ -1091,3 +1091,16 @@ class TestRound15Answers:
         c = chat(jordan)
         c.say("Hey there, I'm a reservist and just got activated, I need my PHA physical done")
         assert c.state.fields["reason"].startswith("I'm a reservist")
+
+    def test_taking_back_a_request_is_no_safety_question(self, chat, jordan):
+        """'never mind, I'll just call TRICARE myself' cancels: the word model alone read
+        'myself' as a crisis and asked the safety question (cv6-078 after the round-14 refit)."""
+        c = chat(jordan)
+        c.say("I have a question about my TRICARE enrollment.")
+        r = c.say("never mind, I'll just call TRICARE myself")
+        assert [e for e in r.effects if isinstance(e, Cancelled)] and not r.state.awaiting
+
+    def test_records_missing_from_the_portal_are_a_message(self, chat, maria):
+        c = chat(maria)
+        c.say("I can't see my son's records in the portal, it only shows mine")
+        assert c.state.intent == "other"
