@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Sequence
 
 from ..intents import CLARIFY_BELOW, LEARNED_RULE, Reading, Understanding
 from ..intents import extract
 from ..intents.lexicon import Message
+from ..intents.phrases import Lattice
 from ..text import fold
 from ..models import (
     CALL_NOW_LEVELS,
@@ -297,8 +299,14 @@ class Engine:
 
     def _said(self, t: _Turn, word: str, message: Message | None = None) -> bool:
         msg = message or t.message
-        index = self.flows.control[word]
-        return any(True for lattice in msg.lattices for _ in index.find(lattice))
+        return any(self._said_in(word, lattice) for lattice in msg.lattices)
+
+    def _said_in(self, word: str, lattice: Lattice) -> bool:
+        return any(True for _ in self.flows.control[word].find(lattice))
+
+    def _cancel_clause(self, stems: Sequence[str], lattice: Lattice) -> bool:
+        """A clause of cancel words alone that holds the cancel itself ("never mind, cancel that")."""
+        return bool(stems) and set(stems) <= _CANCEL_WORDS and self._said_in("cancel", lattice)
 
     def _wants_cancel(self, t: _Turn) -> bool:
         stems = t.message.analysed.stems
@@ -308,9 +316,7 @@ class Engine:
         if t.state.intent is not None:
             # the clause of cancel words must hold the cancel itself: "I dropped it off at
             # the front desk. Thanks" has a clause of filler, but "drop it" is in another
-            lattices = t.message.lattices
-            index = self.flows.control["cancel"]
-            clauses = list(zip(stems, lattices))
+            clauses = list(zip(stems, t.message.lattices))
             if t.state.awaiting == "message":
                 # a message for the care team may ask them to cancel something ("he won't
                 # need the referral anymore, please cancel it"): only a message that opens
@@ -318,11 +324,8 @@ class Engine:
                 # past a leading "no," or "ugh," ("no, forget it, I'll call billing")
                 lead = next((i for i, (c, _) in enumerate(clauses) if not set(c) <= _LEAD_FILLER), 0)
                 first, lattice = clauses[lead] if clauses else ((), ())
-                strong = self.flows.control["strong_cancel"]
-                return bool(any(True for _ in strong.find(lattice))
-                            or (set(first) and set(first) <= _CANCEL_WORDS and any(True for _ in index.find(lattice))))
-            only_cancel = any(set(c) and set(c) <= _CANCEL_WORDS and any(True for _ in index.find(lat))
-                              for c, lat in clauses)
+                return self._said_in("strong_cancel", lattice) or self._cancel_clause(first, lattice)
+            only_cancel = any(self._cancel_clause(c, lat) for c, lat in clauses)
         else:
             only_cancel = bool(set(s for c in stems for s in c) <= _CANCEL_WORDS and any(s for c in stems for s in c))
         if self._said(t, "strong_cancel"):

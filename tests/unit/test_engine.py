@@ -956,6 +956,21 @@ class TestRound13Answers:
         assert r.state.fields["delivery"] == "pickup"
 
 
+@pytest.mark.parametrize("turns", [
+    # round 14 (cv10): read as a scald, with "cough" as the airway sign
+    ["I have had a cough for about two weeks now and it is not going away", "since the 1st",
+     "moderate it is keeping me up at night", "Robitussin and honey in hot water"],
+    # round 15 (cv11-037): sent to Poison Control as a second acetaminophen product
+    ["I've had a sore throat and a stuffy nose since Sunday", "mild, it's just annoying, I'm still going to work",
+     "tea with honey and some DayQuil"],
+])
+def test_what_was_tried_for_a_cold_is_no_alarm(chat, jordan, turns):
+    c = chat(jordan)
+    for text in turns:
+        r = c.say(text)
+    assert not [e for e in r.effects if isinstance(e, Redirect)] and r.state.awaiting == "confirm"
+
+
 class TestRound14Answers:
     """Answers from round 14's blind conversation scripts (cv10), each once misread."""
 
@@ -967,14 +982,6 @@ class TestRound14Answers:
         r = c.say("whenever. honestly I dont know if I'll still be here, I've been planning how to end things")
         assert [e.level for e in r.effects if isinstance(e, Redirect)] == ["crisis"]
         assert not [e for e in r.effects if isinstance(e, FileRequest)]
-
-    def test_honey_in_hot_water_for_a_cough_is_no_scald(self, chat, jordan):
-        c = chat(jordan)
-        c.say("I have had a cough for about two weeks now and it is not going away")
-        c.say("since the 1st")
-        c.say("moderate it is keeping me up at night")
-        r = c.say("Robitussin and honey in hot water")
-        assert not [e for e in r.effects if isinstance(e, Redirect)] and r.state.awaiting == "confirm"
 
     def test_hold_off_at_the_read_back_cancels(self, chat, jordan):
         c = chat(jordan)
@@ -1028,14 +1035,6 @@ class TestRound14Answers:
 
 class TestRound15Answers:
     """Answers from round 15's blind conversation scripts (cv11), each once misread."""
-
-    def test_dayquil_as_what_was_tried_is_no_poisoning(self, chat, jordan):
-        """'tea with honey and some DayQuil' went to Poison Control (cv11-037)."""
-        c = chat(jordan)
-        c.say("I've had a sore throat and a stuffy nose since Sunday")
-        c.say("mild, it's just annoying, I'm still going to work")
-        r = c.say("tea with honey and some DayQuil")
-        assert not [e for e in r.effects if isinstance(e, Redirect)] and r.state.awaiting == "confirm"
 
     def test_an_answer_that_thinks_aloud_keeps_its_first_choice(self, chat, jordan):
         c = chat(jordan)
