@@ -31,6 +31,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..background import stop_if_cancelled
 from ..config import Settings
 from ..store import db
 from ..store.crypto import Keyring
@@ -100,6 +101,7 @@ class OutboxSender:
             except Exception as exc:  # the database may be briefly unreachable
                 log.warning("outbox pass failed: %s", type(exc).__name__)
                 handled = 0
+            stop_if_cancelled()  # aiosmtplib's and the drivers' wait_for may have eaten a shutdown
             if handled:
                 continue
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that

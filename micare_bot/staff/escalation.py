@@ -24,6 +24,7 @@ from typing import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..background import stop_if_cancelled
 from ..config import Settings
 from ..store import audit, db, outbox
 from ..store.crypto import Keyring
@@ -55,6 +56,7 @@ class Escalator:
                 await self.pass_once()
             except Exception as exc:  # the database may be briefly unreachable
                 log.warning("escalation pass failed: %s", type(exc).__name__)
+            stop_if_cancelled()
             await asyncio.sleep(self.settings.escalation_poll_seconds)
 
     async def pass_once(self) -> dict[str, int]:

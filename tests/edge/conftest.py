@@ -3,6 +3,7 @@ MICARE_TEST_DATABASE_URL is set), real keys, a real app."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -155,3 +156,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def stops(task: asyncio.Task[None], seconds: float = 5.0) -> bool:
+    """Cancel ``task``; whether it ended cancelled within ``seconds`` (a hung sender fails the
+    test instead of hanging the run: ``wait_for`` would wait for it forever on Python 3.11)."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    return task in done and task.cancelled()
+
+
+class CancelEatingPass:
+    """One pass of a background loop that drops a cancel and returns ``result``, as Python 3.11's
+    ``wait_for`` (inside aiosmtplib and the database drivers) does when a cancel and the reply meet."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+        self.started = asyncio.Event()
+
+    async def __call__(self) -> object:
+        self.started.set()
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            pass
+        return self.result

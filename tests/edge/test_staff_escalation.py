@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from micare_bot.app import create_app
 from micare_bot.config import Settings
 from micare_bot.service_cli import seed_demo
+from micare_bot.staff.escalation import Escalator
 from micare_bot.store import audit
 from micare_bot.store.schema import AuditEntry, RequestEvent
 
-from .conftest import SmtpSink, free_port
+from .conftest import CancelEatingPass, SmtpSink, free_port, stops
 from .staff_helpers import JORDAN, NURSE, T0, Actors, Clock, file_request, two_team_clinic_file
 from .test_staff_api import World, only_request
 
@@ -133,3 +134,15 @@ async def test_done_requests_do_not_escalate(mail_world: World, sink: SmtpSink) 
     await asyncio.sleep(0.4)
     assert await world.rows(RequestEvent, RequestEvent.action == "escalated") == []
     assert len(messages_to(sink, TEAM)) == 1  # only the new-request notice
+
+
+async def test_escalation_stops_when_a_library_swallows_the_cancel(engine: AsyncEngine, settings: Settings,
+                                                                  keyring: Any, monkeypatch: Any) -> None:
+    """A shutdown that lands as a database reply arrives still stops the escalation loop (Python 3.11's
+    wait_for can return the reply and drop the cancel; the app's shutdown then never finished)."""
+    escalator = Escalator(engine, keyring, settings.with_(escalation_poll_seconds=30.0))
+    eating = CancelEatingPass({})
+    monkeypatch.setattr(escalator, "pass_once", eating)
+    task = asyncio.create_task(escalator.run())
+    await eating.started.wait()
+    assert await stops(task, seconds=2)
