@@ -55,8 +55,11 @@ _CANCEL_FILLER = frozenset(
 _LEAD_FILLER = frozenset("no nope nah ugh um umm uh oh hmm ok okay actual wait sorri sorry well so".split())
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 # the first word after "expires" and its links ("expires on", "lapses at the"): a time
-# there is a deadline
-_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing)\s+(?:(?:on|in|by|at|the)\s+){0,2}(\S+)")
+# there is a deadline; so is one after another event ("she turns 1 next week", "before I
+# report next month", "we PCS in June"), not when the patient wants to come in
+_DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing|turns? \d+|turning \d+|birthday(?: is)?"
+                          r"|report|reporting|deploy|deploying|ship out|shipping out|pcs|pcsing|is due|are due)"
+                          r"\s+(?:(?:on|in|by|at|the)\s+){0,2}(\S+)")
 # a visit being moved, or one the patient cannot make: its date is not the wanted time
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*|switch\w*|bump\w*"
                             r"|(?:can ?not|can ?t|cannot|won ?t|will not|not able to|unable to) make)\b")
@@ -119,11 +122,19 @@ _SICK_VISIT_WORDS = frozenset(
     "one little".split()
 )
 
+# "I've been feeling off", "not feeling well lately": something is wrong, but not what, so
+# the bot still asks what the visit is for (an answer that may itself be an emergency)
+_VAGUE_FEELING_WORDS = frozenset(
+    "ve been am im i m feel feeling feels felt off well good great right bad weird funny strange not myself "
+    "quite lately recently really so very bit little kind kinda sort of under the weather crappy crummy lousy "
+    "awful terrible rough yucky blah meh sick sickly all over place since while few days week weeks".split()
+)
+
 
 def _says_what_is_wrong(message: Message, patient: PatientContext) -> bool:
     names = {fold(d.name.split()[0]) for d in patient.dependents if d.name}
-    return any(w not in _GENERIC_WORDS and w not in _SICK_VISIT_WORDS and w not in names and not w.isdigit()
-               for w in message.analysed.all_words)
+    return any(w not in _GENERIC_WORDS and w not in _SICK_VISIT_WORDS and w not in _VAGUE_FEELING_WORDS
+               and w not in names and not w.isdigit() for w in message.analysed.all_words)
 
 
 @dataclass
@@ -556,6 +567,11 @@ class Engine:
             return None
         if spec.kind == "time" and spec.direction == "future":
             return self._new_time(spec, t, message)
+        if spec.kind == "test":
+            found = self._extract(spec, t, message, answering=False)
+            if found and extract.generic_test(found[0].split()):
+                return None  # "did my labs come back?": which test is still worth one question
+            return found
         if spec.kind == "enum":
             value = extract.enum_value(self.lexicon, spec.name, message, opening=True)
             return (value, None) if value else None
@@ -649,6 +665,9 @@ class Engine:
         value = self._extract(spec, t, t.message, answering=True)
         if value is None and spec.none and self._means_none(t.message):
             value = (spec.none, None)
+        if value is None and spec.kind == "test" and self._knows_not(t.message) and len(st.words) > 1:
+            # not sure which test: the one the opening named, however loosely ("labs")
+            value = self._extract(spec, t, self.u.message(st.words[0]), answering=False)
         if value is None and spec.unknown is not None and self._knows_not(t.message):
             value = self._stand_in(st, spec.unknown)
         if value is None:

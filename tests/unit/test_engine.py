@@ -1103,3 +1103,68 @@ class TestRound15Answers:
         c = chat(maria)
         c.say("I can't see my son's records in the portal, it only shows mine")
         assert c.state.intent == "other"
+
+
+class TestRound16Answers:
+    """Openings and answers from round 16's blind conversation scripts (cv12), each once misread."""
+
+    def test_a_vague_reason_is_asked_about(self, chat, jordan):
+        """'I've been feeling off' says nothing the care team can act on; the question that
+        follows caught stroke signs the opening never mentioned."""
+        c = chat(jordan)
+        r = c.say("Make me an appointment, I've been feeling off")
+        assert r.state.awaiting == "reason"
+        r = c.say("my face feels droopy on one side and my words are coming out slurred since this morning")
+        assert any(isinstance(e, Redirect) and e.level == "emergency" for e in r.effects)
+
+    def test_a_named_complaint_is_still_the_reason(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("I need an appointment, I've been feeling dizzy for a week")
+        assert "dizzy" in r.state.fields.get("reason", "") and r.state.awaiting != "reason"
+
+    def test_a_generic_test_is_asked_which(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("did my labs come back")
+        assert r.state.awaiting == "test"
+        c.say("the lipid panel from my PHA")
+        assert "lipid" in c.state.fields["test"]
+
+    def test_not_sure_which_test_files_the_one_the_opening_named(self, chat, jordan):
+        c = chat(jordan)
+        c.say("did my bloodwork come back yet")
+        r = c.say("I don't know")
+        assert r.state.fields["test"].lower() == "bloodwork" and r.state.awaiting == "test_date"
+
+    def test_a_named_test_is_not_asked_again(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("are my A1C results back")
+        assert "a1c" in r.state.fields["test"].lower() and r.state.awaiting != "test"
+
+    @pytest.mark.parametrize("answer", ["Sofia, she turns 1 next week", "Sofia, her birthday is next week"])
+    def test_a_birthday_is_no_preferred_time(self, chat, maria, answer):
+        c = chat(maria)
+        c.say("Can I get a well child check scheduled")
+        r = c.say(answer.replace("Sofia", maria.dependents[0].name))
+        assert "preferred_time" not in r.state.fields
+
+    def test_a_report_date_is_no_preferred_time(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("I need my PHA physical done before I report next month, can I get in for that?")
+        assert "preferred_time" not in r.state.fields
+
+    def test_updating_an_address_is_a_message(self, chat, jordan):
+        c = chat(jordan)
+        c.say("My husband is deployed and I need to update our address in the system, we moved off base last month")
+        assert c.state.intent == "other" or c.state.guess == "other"
+
+    def test_a_gout_flare_treated_with_the_usual_pill_is_no_drug_reaction(self, chat):
+        """A swollen big toe and "took my allopurinol" read as a rash from a new drug (same day)."""
+        patient = PatientContext("George Mills", 73, ("Allopurinol 100 mg tablet", "Amlodipine 5 mg tablet"))
+        c = chat(patient)
+        for said in ("My big toe is swollen again, I think the gout is back", "woke up with it yesterday",
+                     "moderate, hurts to put a shoe on"):
+            r = c.say(said)
+            if r.state.awaiting == "safety":
+                r = c.say("no")
+        r = c.say("ice, kept it up, took my allopurinol")
+        assert not any(isinstance(e, Redirect) for e in r.effects) and r.state.fields["severity"] == "moderate"
