@@ -1165,6 +1165,6 @@ class TestRound16Answers:
                      "moderate, hurts to put a shoe on"):
             r = c.say(said)
             if r.state.awaiting == "safety":
-                r = c.say("no")
+                r = c.say("I don't know")  # unsure at the same-day question: the request goes on
         r = c.say("ice, kept it up, took my allopurinol")
         assert not any(isinstance(e, Redirect) for e in r.effects) and r.state.fields["severity"] == "moderate"
