@@ -1168,3 +1168,13 @@ class TestRound16Answers:
                 r = c.say("I don't know")  # unsure at the same-day question: the request goes on
         r = c.say("ice, kept it up, took my allopurinol")
         assert not any(isinstance(e, Redirect) for e in r.effects) and r.state.fields["severity"] == "moderate"
+
+    @pytest.mark.parametrize("opening", [
+        "can you send the peanut allergy letter for the cafeteria",
+        "School counselor wants a letter from the doctor about his anxiety for his 504 plan, he's doing ok",
+        "referral to nephrology status? submitted 3 weeks ago",
+    ])
+    def test_letters_forms_and_referral_status_are_messages(self, chat, jordan, opening):
+        c = chat(jordan)
+        c.say(opening)
+        assert c.state.intent == "other" or c.state.guess == "other"
