@@ -104,6 +104,10 @@ SETS = {
     "holdout40": (DATA / "utterances_holdout40.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout41": (DATA / "utterances_holdout41.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout42": (DATA / "utterances_holdout42.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 15 (measured blind 2026-12-03, held in tests/data/blind until round 16 was measured)
+    "holdout43": (DATA / "utterances_holdout43.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout44": (DATA / "utterances_holdout44.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout45": (DATA / "utterances_holdout45.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -140,12 +144,12 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 15 (2026-12-03), three new authors, measured blind before any tuning on them
-    # (h43 99.1 %/91.1 %/4.1 %/96.6 %, h44 100 %/100 %/3.5 %/95.9 %, h45 99.1 %/97.8 %/4.1 %/91.0 %);
-    # held at the figures after round 15's rules and the refit on round 14 (never trained on)
-    "holdout43": (DATA / "blind" / "utterances_holdout43.jsonl", 0.972, 1.0, 0.977, 0.021),
-    "holdout44": (DATA / "blind" / "utterances_holdout44.jsonl", 0.972, 1.0, 1.0, 0.014),
-    "holdout45": (DATA / "blind" / "utterances_holdout45.jsonl", 0.944, 1.0, 1.0, 0.014),
+    # round 16 (2026-12-03), three new authors, measured blind before any tuning on them
+    # (h46 100 %/95.6 %/1.4 %/98.6 %, h47 99.1 %/91.1 %/2.8 %/96.6 %, h48 97.3 %/95.6 %/2.8 %/92.4 %);
+    # held at the figures after round 16's rules and the refit on round 15 (never trained on)
+    "holdout46": (DATA / "blind" / "utterances_holdout46.jsonl", 0.993, 1.0, 1.0, 0.007),
+    "holdout47": (DATA / "blind" / "utterances_holdout47.jsonl", 0.986, 1.0, 1.0, 0.007),
+    "holdout48": (DATA / "blind" / "utterances_holdout48.jsonl", 0.944, 1.0, 1.0, 0.0),
 }
 
 
@@ -168,7 +172,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout8.jsonl", 0.85),  # blind 59/80 (round 12); 69/80 since its fixes
     (DATA / "conversations_holdout9.jsonl", 0.9),  # blind 65/80 (round 13); 73/80 since its fixes
     (DATA / "conversations_holdout10.jsonl", 0.9),  # blind 64/80 (round 14); 73/80 since its fixes
-    (DATA / "blind" / "conversations_holdout11.jsonl", 0.95),  # blind 68/80 (round 15); 78/80 since its fixes
+    (DATA / "conversations_holdout11.jsonl", 0.95),  # blind 68/80 (round 15); 79/80 since its fixes
+    (DATA / "blind" / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 78/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
