@@ -108,6 +108,10 @@ SETS = {
     "holdout43": (DATA / "utterances_holdout43.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout44": (DATA / "utterances_holdout44.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout45": (DATA / "utterances_holdout45.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 16 (measured blind 2026-12-03, tuned on and trained on since, the same day)
+    "holdout46": (DATA / "utterances_holdout46.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout47": (DATA / "utterances_holdout47.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout48": (DATA / "utterances_holdout48.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -173,7 +177,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout9.jsonl", 0.9),  # blind 65/80 (round 13); 73/80 since its fixes
     (DATA / "conversations_holdout10.jsonl", 0.9),  # blind 64/80 (round 14); 73/80 since its fixes
     (DATA / "conversations_holdout11.jsonl", 0.95),  # blind 68/80 (round 15); 79/80 since its fixes
-    (DATA / "blind" / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 78/80 since its fixes
+    (DATA / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 78/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

@@ -865,8 +865,10 @@ class TestRound11And12Answers:
         c = chat(maria)
         c.say("Sophie has been tugging at her ear and cranky since last night, temp was 99.5")
         while c.state.awaiting not in ("confirm", None):
-            r = c.say({"severity": "mild i guess? she's still eating fine"}.get(c.state.awaiting,
-                                                                                 "children's tylenol once at bedtime"))
+            # the word model may ask its same-day question of the opening (since the round-16
+            # refit it does); the rules' reading of 99.5 as no fever is what is tested here
+            r = c.say({"severity": "mild i guess? she's still eating fine", "safety": "no"}.get(
+                c.state.awaiting, "children's tylenol once at bedtime"))
         assert c.state.awaiting == "confirm"
 
 
