@@ -53,6 +53,9 @@ _CANCEL_FILLER = frozenset(
     "thank thanks you can we let us do everyth whole and pleas".split()
 )
 _LEAD_FILLER = frozenset("no nope nah ugh um umm uh oh hmm ok okay actual wait sorri sorry well so".split())
+# a message given up on halfway: "It's about my... oh forget it, I'll call. This is too much typing"
+_GIVE_UP_TO_CALL_RE = re.compile(r"\b(?:forget it|never ?mind|nvm)\b[ ,.]*(?:i ?ll|i will|i m going to|im going to|im gonna)"
+                                 r" (?:just )?(?:call|phone|come in|stop by|ask)")
 _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not need)\b")
 # the first word after "expires" and its links ("expires on", "lapses at the"): a time
 # there is a deadline; so is one after another event ("she turns 1 next week", "before I
@@ -127,7 +130,7 @@ _SICK_VISIT_WORDS = frozenset(
 _VAGUE_FEELING_WORDS = frozenset(
     "ve been am im i m feel feeling feels felt off well good great right bad weird funny strange not myself "
     "quite lately recently really so very bit little kind kinda sort of under the weather crappy crummy lousy "
-    "awful terrible rough yucky blah meh sick sickly all over place since while few days week weeks".split()
+    "awful terrible rough yucky blah meh sick sickly all over place since while few days week weeks both".split()
 )
 
 
@@ -335,7 +338,8 @@ class Engine:
                 # past a leading "no," or "ugh," ("no, forget it, I'll call billing")
                 lead = next((i for i, (c, _) in enumerate(clauses) if not set(c) <= _LEAD_FILLER), 0)
                 first, lattice = clauses[lead] if clauses else ((), ())
-                return self._said_in("strong_cancel", lattice) or self._cancel_clause(first, lattice)
+                return (self._said_in("strong_cancel", lattice) or self._cancel_clause(first, lattice)
+                        or bool(_GIVE_UP_TO_CALL_RE.search(t.message.analysed.folded)))
             only_cancel = any(self._cancel_clause(c, lat) for c, lat in clauses)
         else:
             only_cancel = bool(set(s for c in stems for s in c) <= _CANCEL_WORDS and any(s for c in stems for s in c))
@@ -493,6 +497,8 @@ class Engine:
         target: str | None = None
         if tapped in MAIN_INTENTS and tapped != st.intent:
             target = tapped
+        elif st.awaiting == "reason" and c.intent == "symptom":
+            pass  # "what is the visit for?" is answered with what is wrong, however it is worded
         elif c.intent in MAIN_INTENTS and c.intent != st.intent:
             strong = c.confidence >= SWITCH_CONFIDENCE and c.scores.get(c.intent, 0) >= SWITCH_SCORE
             if strong and (self._asks_instead(t, c.intent) or self._said(t, "switch")):

@@ -1180,3 +1180,43 @@ class TestRound16Answers:
         c = chat(jordan)
         c.say(opening)
         assert c.state.intent == "other" or c.state.guess == "other"
+
+
+class TestRound17Answers:
+    """Openings and answers from round 17's blind conversation scripts (cv13), each once misread."""
+
+    def test_feeling_crummy_together_is_asked_what_is_wrong(self, chat, maria):
+        """The answer named carbon monoxide; the vague opening had been filed as the reason."""
+        c = chat(maria)
+        c.say("can Lucas and I get seen? we both feel crummy")
+        if c.state.awaiting == "patient":
+            c.say("Lucas. and me")
+        assert c.state.awaiting == "reason"
+        r = c.say("headaches and dizzy, both of us, since we turned the furnace on. the CO alarm chirped last night")
+        assert any(isinstance(e, Redirect) and e.level == "poison" for e in r.effects)
+
+    def test_a_baby_who_feels_warm_is_a_symptom_question(self, chat, maria):
+        c = chat(maria)
+        c.say("my baby feels warm")
+        assert c.state.intent == "symptom" or c.state.guess == "symptom"
+
+    def test_what_the_visit_is_for_does_not_turn_it_into_a_symptom_question(self, chat, jordan):
+        c = chat(jordan)
+        c.say("Appointment please")
+        assert c.state.awaiting == "reason"
+        c.say("Trouble sleeping for like a month, I wake up at 3. Also want to ask about my thyroid dose while I'm there")
+        assert c.state.intent == "appointment" and "sleeping" in c.state.fields["reason"]
+
+    def test_a_message_given_up_on_halfway_is_cancelled(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I want to write the doctor a message")
+        r = c.say("It's about my... oh forget it, I'll call. This is too much typing.")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_a_phone_call_instead_at_the_read_back_is_a_change_not_a_cancel(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I need an appointment about trouble sleeping")
+        while c.state.awaiting not in ("confirm", None):
+            c.say({"preferred_time": "lunchtime? 12ish", "visit_type": "virtual"}.get(c.state.awaiting, "I don't know"))
+        r = c.say("wait, can it be a phone call instead? my work laptop blocks video. yes phone")
+        assert not [e for e in r.effects if isinstance(e, Cancelled)] and r.state.fields["visit_type"] == "phone"
