@@ -148,12 +148,13 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 16 (2026-12-03), three new authors, measured blind before any tuning on them
-    # (h46 100 %/95.6 %/1.4 %/98.6 %, h47 99.1 %/91.1 %/2.8 %/96.6 %, h48 97.3 %/95.6 %/2.8 %/92.4 %);
-    # held at the figures after round 16's rules and the refit on round 15 (never trained on)
-    "holdout46": (DATA / "blind" / "utterances_holdout46.jsonl", 0.993, 1.0, 1.0, 0.007),
-    "holdout47": (DATA / "blind" / "utterances_holdout47.jsonl", 0.986, 1.0, 1.0, 0.007),
-    "holdout48": (DATA / "blind" / "utterances_holdout48.jsonl", 0.944, 1.0, 1.0, 0.0),
+    # round 17 (2026-12-03), three new authors, measured blind before any tuning on them on the
+    # system after round 16 and the refit on rounds 1-16 (h49 99.1 %/97.8 %/3.4 %/93.8 %, h50
+    # 100 %/100 %/3.4 %/95.2 %, h51 98.2 %/95.6 %/2.1 %/95.9 %); held at the figures after round 17's
+    # rules (never trained on)
+    "holdout49": (DATA / "blind" / "utterances_holdout49.jsonl", 0.937, 1.0, 1.0, 0.035),
+    "holdout50": (DATA / "blind" / "utterances_holdout50.jsonl", 0.951, 1.0, 1.0, 0.035),
+    "holdout51": (DATA / "blind" / "utterances_holdout51.jsonl", 0.958, 0.99, 1.0, 0.021),
 }
 
 
@@ -177,7 +178,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout9.jsonl", 0.9),  # blind 65/80 (round 13); 73/80 since its fixes
     (DATA / "conversations_holdout10.jsonl", 0.9),  # blind 64/80 (round 14); 73/80 since its fixes
     (DATA / "conversations_holdout11.jsonl", 0.95),  # blind 68/80 (round 15); 79/80 since its fixes
-    (DATA / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 78/80 since its fixes
+    (DATA / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 79/80 since its fixes
+    (DATA / "blind" / "conversations_holdout13.jsonl", 0.85),  # blind 64/80 (round 17); 70/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
