@@ -152,9 +152,9 @@ BLIND = {
     # system after round 16 and the refit on rounds 1-16 (h49 99.1 %/97.8 %/3.4 %/93.8 %, h50
     # 100 %/100 %/3.4 %/95.2 %, h51 98.2 %/95.6 %/2.1 %/95.9 %); held at the figures after round 17's
     # rules (never trained on)
-    "holdout49": (DATA / "blind" / "utterances_holdout49.jsonl", 0.937, 1.0, 1.0, 0.035),
-    "holdout50": (DATA / "blind" / "utterances_holdout50.jsonl", 0.951, 1.0, 1.0, 0.035),
-    "holdout51": (DATA / "blind" / "utterances_holdout51.jsonl", 0.958, 0.99, 1.0, 0.021),
+    "holdout49": (DATA / "blind" / "utterances_holdout49.jsonl", 0.944, 1.0, 1.0, 0.021),
+    "holdout50": (DATA / "blind" / "utterances_holdout50.jsonl", 0.951, 1.0, 1.0, 0.028),
+    "holdout51": (DATA / "blind" / "utterances_holdout51.jsonl", 0.958, 0.99, 1.0, 0.014),
 }
 
 
