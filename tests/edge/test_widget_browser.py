@@ -558,7 +558,7 @@ INTAKES = [
                  "filed", {"patient": "self", "medication": "Norethindrone 0.35 mg tablet",
                            "pharmacy": "Base pharmacy"}, id="refill-with-a-change"),
     pytest.param("I want my lab results", {"patient": "Sophie", "test": "blood count", "test_date": "Not sure"},
-                 "filed", {"patient": "Sophie", "test": "lab"}, id="results"),
+                 "filed", {"patient": "Sophie", "test": "blood count"}, id="results"),  # "lab results": which test is asked
     pytest.param("Immunization record", {"patient": "Lucas", "purpose": "Travel", "delivery": "Mail"},
                  "filed", {"patient": "Lucas", "purpose": "travel", "delivery": "mail"}, id="immunization_copy"),
     pytest.param("I have had a rash on my arm", {"patient": "Me", "onset": "A few days ago", "severity": "Moderate",
