@@ -1082,6 +1082,14 @@ class TestRound15Answers:
     @pytest.mark.parametrize("opening, intent", [
         ("I need to get one of the kids seen for an ear check", "appointment"),
         ("my son Caleb got stung by a bee at recess", "symptom"),
+        # round 16
+        ("My husband is deployed and I need to update our address in the system, we moved off base last month",
+         "other"),
+        ("can you send the peanut allergy letter for the cafeteria", "other"),
+        ("School counselor wants a letter from the doctor about his anxiety for his 504 plan, he's doing ok", "other"),
+        ("referral to nephrology status? submitted 3 weeks ago", "other"),
+        # round 17: a 7-week-old with 100.8 had been filed as a message for the team
+        ("my baby feels warm", "symptom"),
     ])
     def test_the_request_of_the_opening(self, chat, maria, opening, intent):
         c = chat(maria)
@@ -1154,10 +1162,6 @@ class TestRound16Answers:
         r = c.say("I need my PHA physical done before I report next month, can I get in for that?")
         assert "preferred_time" not in r.state.fields
 
-    def test_updating_an_address_is_a_message(self, chat, jordan):
-        c = chat(jordan)
-        c.say("My husband is deployed and I need to update our address in the system, we moved off base last month")
-        assert c.state.intent == "other" or c.state.guess == "other"
 
     def test_a_gout_flare_treated_with_the_usual_pill_is_no_drug_reaction(self, chat):
         """A swollen big toe and "took my allopurinol" read as a rash from a new drug (same day)."""
@@ -1170,16 +1174,6 @@ class TestRound16Answers:
                 r = c.say("I don't know")  # unsure at the same-day question: the request goes on
         r = c.say("ice, kept it up, took my allopurinol")
         assert not any(isinstance(e, Redirect) for e in r.effects) and r.state.fields["severity"] == "moderate"
-
-    @pytest.mark.parametrize("opening", [
-        "can you send the peanut allergy letter for the cafeteria",
-        "School counselor wants a letter from the doctor about his anxiety for his 504 plan, he's doing ok",
-        "referral to nephrology status? submitted 3 weeks ago",
-    ])
-    def test_letters_forms_and_referral_status_are_messages(self, chat, jordan, opening):
-        c = chat(jordan)
-        c.say(opening)
-        assert c.state.intent == "other" or c.state.guess == "other"
 
 
 class TestRound17Answers:
@@ -1194,11 +1188,6 @@ class TestRound17Answers:
         assert c.state.awaiting == "reason"
         r = c.say("headaches and dizzy, both of us, since we turned the furnace on. the CO alarm chirped last night")
         assert any(isinstance(e, Redirect) and e.level == "poison" for e in r.effects)
-
-    def test_a_baby_who_feels_warm_is_a_symptom_question(self, chat, maria):
-        c = chat(maria)
-        c.say("my baby feels warm")
-        assert c.state.intent == "symptom" or c.state.guess == "symptom"
 
     def test_what_the_visit_is_for_does_not_turn_it_into_a_symptom_question(self, chat, jordan):
         c = chat(jordan)
