@@ -94,7 +94,31 @@ _SETTLING = frozenset({"so", "but", "then"})
 def _instead_of_before(words: Sequence[str], start: int) -> bool:
     """"pick it up instead of mail", "video rather than in person": the one turned down."""
     before = tuple(words[max(0, start - 3):start])
-    return any(before[i:i + 2] in (("instead", "of"), ("rather", "than")) for i in range(len(before) - 1))
+    return any(before[i:i + 2] in _TURNED_DOWN for i in range(len(before) - 1))
+
+
+_TURNED_DOWN = frozenset({("instead", "of"), ("rather", "than"), ("better", "than")})
+# words of an answer thought aloud that lead to its choice: "school? well its for
+# football, for the sports packet. so sports", "ok whatever in person", "other i guess"
+_SETTLING_WORDS = frozenset({"so", "ok", "okay", "well", "no", "nah", "hmm", "hm", "fine", "better"})
+
+
+def _settled(message: Message, found: Sequence[tuple[int, int, str, int]]) -> str | None:
+    """The value an answer that changes its mind ends on: the last one named right after
+    a settling word ("so sports"), before "i guess" ("other i guess"), or at the head of a
+    clause once the patient has started thinking aloud ("severe. well, I can walk on it.
+    moderate"). None when no mention is settled that way."""
+    words = message.words
+    thinking = [(c, i) for c, clause in enumerate(words) for i, w in enumerate(clause) if w in _SETTLING_WORDS]
+    for c, _end, value, start in reversed(found):
+        clause = words[c]
+        if _SETTLING_WORDS.intersection(clause[max(0, start - 2):start]):
+            return value
+        if tuple(clause[_end:_end + 2]) == ("i", "guess"):
+            return value
+        if start == 0 and any(spot < (c, 0) for spot in thinking):
+            return value
+    return None
 
 
 # fields.yaml enum keys that name no value: their phrases only shadow the shorter
@@ -135,6 +159,9 @@ def enum_value(lexicon: Lexicon, field: str, message: Message, *, opening: bool 
         # that makes the correction; else the last one named ("in person, no wait, video")
         correcting = [f for f in found if _CORRECTION_STEMS & set(message.clauses[f[0]])]
         return max(correcting or found)[2]
+    settled = _settled(message, found)
+    if settled is not None:
+        return settled
     opener = [f for f in found if f[0] == 0 and f[3] == 0]
     if opener and all(f[2] == opener[0][2] for f in found if f[0] == 0):
         # the answer opens with its value, then thinks aloud: "in person i guess, can they

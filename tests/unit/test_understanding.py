@@ -380,6 +380,23 @@ class TestEnums:
         msg = u.message("in person, no wait, actually a video visit")
         assert extract.enum_value(u.lexicon, "visit_type", msg) == "virtual"
 
+    @pytest.mark.parametrize("field,text,value", [
+        # an answer thought aloud ends on its choice
+        ("purpose", "school? well it's for football, the sports packet. so sports", "sports"),
+        ("severity", "severe. well, I can walk on it. moderate", "moderate"),
+        ("severity", "moderate. no, mild. it's mild now, it was bad at first", "mild"),
+        ("visit_type", "does it have to be in person?? ok whatever in person", "in_person"),
+        ("purpose", "It's for... hmm. Volunteering at the shelter, they want my rabies shots. Other I guess", "other"),
+        ("visit_type", "Could it be on the telephone? My hearing is poor... No, better in person.", "in_person"),
+        # ... and an answer that opens with its choice keeps it
+        ("visit_type", "video, in person is too far to drive", "virtual"),
+        ("visit_type", "video. my husband prefers in person though", "virtual"),
+        ("severity", "mild i guess, well it was severe last night but ok now", "mild"),
+        ("visit_type", "phone is better than in person for me", "phone"),
+    ])
+    def test_the_value_an_answer_settles_on(self, u, field, text, value):
+        assert extract.enum_value(u.lexicon, field, u.message(text)) == value
+
     def test_negated_value_is_ignored(self, u):
         msg = u.message("not in person, phone please")
         assert extract.enum_value(u.lexicon, "visit_type", msg) == "phone"
