@@ -37,6 +37,33 @@ def _negated(lattice: Sequence[Sequence[tuple[str, int]]], start: int) -> bool:
     return False
 
 
+# "a question that's not really about appointments or meds", "not an appointment
+# question": a request named to be ruled out is no evidence of it.
+_DENIAL_FILLERS = frozenset({"realli", "really", "just", "even", "actual", "actually", "exactli", "exactly", "quit"})
+_DENIAL_LINKS = frozenset({"a", "an", "the", "my", "his", "her", "our", "their", "any", "or", "and"})
+_DENIAL_REACH = 6
+
+
+def _topic_denied(lattice: Sequence[Sequence[tuple[str, int]]], start: int) -> bool:
+    """Whether the words before `start` say the message is not about what follows."""
+    before = [alts[0][0] for alts in lattice[max(0, start - _DENIAL_REACH):start]]
+    for i, word in enumerate(before):
+        if word != "not":
+            continue
+        j = i + 1
+        while j < len(before) and before[j] in _DENIAL_FILLERS:
+            j += 1
+        if j == len(before):
+            return False
+        rest = before[j + 1:]
+        if before[j] == "about":
+            # "not about appointments or meds": the named topics, joined, up to the phrase
+            return len(rest) <= 1 or (len(rest) <= 4 and any(w in ("or", "and") for w in rest))
+        if before[j] in ("a", "an"):
+            return len(rest) <= 1 and all(w not in _DENIAL_LINKS for w in rest)
+    return False
+
+
 def _combine(weights: list[float]) -> float:
     """Strongest evidence counts fully, each further entry less (DECAY per rank)."""
     total, factor = 0.0, 1.0
@@ -60,6 +87,8 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
                 continue
             if phrase.intent in NEGATABLE and _negated(lattice, start):
                 continue  # "no fever": an absent symptom is no evidence of a symptom question
+            if _topic_denied(lattice, start):
+                continue
             seen.add(phrase.entry)
             key = (phrase.intent, clause, start, end)
             best[key] = max(best.get(key, 0.0), phrase.weight)
