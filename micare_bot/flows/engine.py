@@ -618,6 +618,8 @@ class Engine:
                     return None  # "waking up at 3am", "stiff every morning": when it happens, not since when
                 if not spec.durations and found.kinds == ("for_n",):
                     return None
+                if found.kinds == ("shift",):
+                    return None  # "I work nights, can I get in": the question of when is still open
                 return extract.typed_time(self.lexicon, message, found), parsed
             # "whenever, mornings are better" names a time despite its "whenever" (which
             # the time reader takes for "soon")

@@ -45,6 +45,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("soon", r"\b(asap|as\s+soon\s+as\s+possible|soonest|first\s+available|earliest|right\s+away|any\s*time|whenever|no\s+rush|not\s+urgent|sometime\s+soon)\b"),
         # "Good morning. My PCM wanted..." is a greeting, not a wanted time
         ("daypart", r"\b(?<!good\s)(mornings?|afternoons?|evenings?|after\s+work|before\s+work|lunch\s*time|over\s+lunch|weekends?|weekdays?)\b"),
+        # a work pattern that rules times in or out: "whenever, I work nights" (told in an
+        # answer about when; an opening's "I work nights" is no time asked for)
+        ("shift", r"\b(?:work(?:s|ing)?\s+(?:nights|days|evenings|swings|mids|overnights?|the\s+night\s+shift)|(?:night|day|swing|mid|graveyard)\s+shifts?|on\s+(?:nights|swings|mids))\b"),
         ("clock", r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm|a\.m\.|p\.m\.)\b|\bnoon\b|\bafter\s+\d{1,2}\b"),
         ("started", r"\b(started|began|begun|came\s+on|kicked\s+in)\b"),
     )

@@ -1209,3 +1209,47 @@ class TestRound17Answers:
             c.say({"preferred_time": "lunchtime? 12ish", "visit_type": "virtual"}.get(c.state.awaiting, "I don't know"))
         r = c.say("wait, can it be a phone call instead? my work laptop blocks video. yes phone")
         assert not [e for e in r.effects if isinstance(e, Cancelled)] and r.state.fields["visit_type"] == "phone"
+
+
+class TestRound18Answers:
+    """Answers from round 17's and round 18's blind conversation scripts (cv13, cv14), each once misread."""
+
+    def test_an_answer_thought_aloud_files_what_it_settles_on(self, chat, jordan):
+        """'does it have to be in person?? ok whatever in person' was filed 'no preference'."""
+        c = chat(jordan)
+        c.say("need appt")
+        c.say("physical for ROTC? idk if that counts. yeah its a physical")
+        c.say("after 3 any day")
+        assert c.state.awaiting == "visit_type"
+        c.say("does it have to be in person?? ok whatever in person")
+        assert c.state.fields["visit_type"] == "in_person"
+
+    def test_a_message_not_about_a_visit_is_no_appointment(self, chat, jordan):
+        """'not really about appointments or meds' had started an appointment; the message
+        asked for instead carried the crisis."""
+        c = chat(jordan)
+        c.say("I have a question that's not really about appointments or meds")
+        assert c.state.intent == "other"
+        while c.state.awaiting not in ("message", None):
+            c.say("I still want to write to my team")
+        r = c.say("just tell the nurses thanks for me. I won't be around much longer anyway, I've made my plans")
+        assert any(isinstance(e, Redirect) and e.level == "crisis" for e in r.effects)
+
+    def test_a_fever_told_while_waiting_on_a_urine_culture_is_for_today(self, chat, jordan):
+        c = chat(jordan)
+        c.say("any word on my urine culture")
+        assert c.state.awaiting == "test_date"
+        r = c.say("friday. still burning and now I've got a fever of 101 and chills, can I get antibiotics today")
+        assert any(isinstance(e, Redirect) and e.level == "same_day" for e in r.effects)
+
+    def test_a_shift_told_with_whenever_is_kept_for_the_team(self, chat, jordan):
+        c = chat(jordan)
+        c.say("do yall do virtual appts? need to talk to someone about my sleep")
+        assert c.state.awaiting == "preferred_time"
+        c.say("whenever, I work nights")
+        assert "nights" in c.state.fields["preferred_time"]
+
+    def test_a_shift_in_the_opening_still_asks_when(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I work nights and need an appointment about my knee")
+        assert c.state.awaiting == "preferred_time"
