@@ -137,7 +137,9 @@ class Triage:
             self.index.add_all(templates, ("c", kind))
         # a question put to the patient and answered no: "the form asked if I'd thought
         # about killing myself. I said no" (optional; see triage.yaml)
-        for kind in ("asked", "answered_no", "answer_retracted"):
+        # `answered_no_alone`: a denial that answers only when it is the whole clause ("I
+        # haven't, never have"): "I have not told anyone" answers nothing
+        for kind in ("asked", "answered_no", "answered_no_alone", "answer_retracted"):
             templates = cues.get(kind) or []
             if not isinstance(templates, list):
                 raise LexiconError(f"triage.yaml: cues.{kind} must be a list")
@@ -354,6 +356,11 @@ class Triage:
                     found.excepted.setdefault(rule, {}).setdefault(c, []).append((start, end))
                 for name in k_voids:
                     found.voided.setdefault((c, name), []).append((start, end))
+            alone = cues.pop("answered_no_alone", None)
+            if alone:
+                whole = [span for span in alone if span == (0, len(lattice))]
+                if whole:
+                    cues.setdefault("answered_no", []).extend(whole)
         return found
 
     def _kinds_of(self, payload: tuple[Any, ...]) -> _Kinds:
@@ -476,10 +483,12 @@ class Triage:
         clauses = message.analysed.clauses
         sentence_of = message.analysed.sentence_of
         listed: set[int] = set()
-        # "any chest pain? no." - a bare "no" answers (and negates) the sentence before it
+        # "any chest pain? no." - a bare "no" answers (and negates) the sentence before it,
+        # unless it is taken back after ("asked if I want to die. No. but lately I do")
         for c in range(1, len(clauses)):
             if sentence_of[c] != sentence_of[c - 1] and set(clauses[c]) <= _BARE_NO \
-                    and (c + 1 == len(clauses) or sentence_of[c + 1] != sentence_of[c]):
+                    and (c + 1 == len(clauses) or sentence_of[c + 1] != sentence_of[c]) \
+                    and not any("answer_retracted" in clause_cues[k] for k in range(c + 1, len(clauses))):
                 listed.update(k for k in range(c) if sentence_of[k] == sentence_of[c - 1])
         for c in range(1, len(clauses)):
             if sentence_of[c] != sentence_of[c - 1] or len(clauses[c]) > 6:
