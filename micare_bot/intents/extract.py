@@ -452,22 +452,43 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
 
     A typo keeps the name's first letter: "thank you" is not Ethan. When two children
     are named, the first one is whom the request is for ("Lily for now, I'll do
-    Caleb's separately").
+    Caleb's separately"), unless the patient corrects themself ("Ethan - no sorry, I mean
+    Zoe").
     """
     all_tokens = raw_tokens(fold(text))
     # "for Eli, not Harper": a name right after a negation is the one being ruled out
+    # ("wait no, Sophie" corrects to Sophie)
     tokens = [(i, t) for i, t in enumerate(all_tokens)
-              if not t[0].isdigit() and (i == 0 or all_tokens[i - 1] not in ("not", "no", "nor"))]
-    best: tuple[int, float, str] | None = None  # (position, -score, name)
+              if not t[0].isdigit() and not _ruled_out(all_tokens, i)]
+    firsts: dict[str, tuple[int, float]] = {}  # name -> (position, -score) of its first mention
     for dep in dependents:
         name = fold(dep.name.split()[0])
         for i, tok in tokens:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
                 score = 100.0 if cand == name else (
                     fuzz.ratio(cand, name) if len(name) >= 5 and cand[:1] == name[:1] else 0.0)
-                if score >= 80 and (best is None or (i, -score) < best[:2]):
-                    best = (i, -score, dep.name.split()[0])
-    return best[2] if best else None
+                first = dep.name.split()[0]
+                if score >= 80 and (first not in firsts or (i, -score) < firsts[first]):
+                    firsts[first] = (i, -score)
+    if not firsts:
+        return None
+    ordered = sorted(firsts, key=firsts.__getitem__)
+    if len(ordered) > 1:
+        # "Ethan - no sorry, I mean Zoe", "brandon's - sorry, Lila's": the name corrected to
+        between = all_tokens[firsts[ordered[0]][0] + 1:firsts[ordered[-1]][0]]
+        if _NAME_CORRECTIONS.intersection(between):
+            return ordered[-1]
+    return ordered[0]
+
+
+_NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch"})
+
+
+def _ruled_out(tokens: Sequence[str], i: int) -> bool:
+    before = tokens[i - 1] if i > 0 else ""
+    if before in ("not", "nor"):
+        return True
+    return before == "no" and (i < 2 or tokens[i - 2] not in _NAME_CORRECTIONS | {"oh"})
 
 
 def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Dependent],

@@ -1253,3 +1253,27 @@ class TestRound18Answers:
         c = chat(jordan)
         c.say("I work nights and need an appointment about my knee")
         assert c.state.awaiting == "preferred_time"
+
+
+class TestRound19Answers:
+    """Answers from round 19's blind conversation scripts (cv15), each once misread."""
+
+    @pytest.mark.parametrize("answer", ["Lucas - no sorry, I mean Sophie", "Lucas, oh sorry no, it's Sophie's",
+                                        "Lucas - wait no, Sophie, she's the one starting daycare"])
+    def test_a_child_named_then_corrected_is_the_corrected_one(self, chat, maria, answer):
+        c = chat(maria)
+        c.say("need the shot record for one of the kids, for daycare")
+        assert c.state.awaiting == "patient"
+        c.say(answer)
+        assert c.state.fields["patient"] == "Sophie"
+
+    def test_two_children_without_a_correction_is_the_first(self, chat, maria):
+        c = chat(maria)
+        c.say("need the shot record for one of the kids, for daycare")
+        c.say("Lucas for now, I'll do Sophie's separately")
+        assert c.state.fields["patient"] == "Lucas"
+
+    def test_an_errand_tried_is_not_what_was_tried_for_the_symptom(self, chat, jordan):
+        c = chat(jordan)
+        c.say("knee been hurting since the ruck march last week, wife and I both AD so trying to handle this thru the portal")
+        assert "self_care" not in c.state.fields
