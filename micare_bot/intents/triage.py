@@ -608,13 +608,15 @@ _NEWBORN_RE = re.compile(r"\b(newborn|neonate|new born)\b")
 _TEMP_RE = re.compile(r"(?<![\d/.])(\d{2,3}(?:\.\d)?)\s*(°|degrees|deg|f\b|c\b|fahrenheit|celsius)?")
 _FEVER_CONTEXT_RE = re.compile(
     r"\b(fever|temp|temperature|thermometer|degrees|rectal|rectally|orally|forehead|armpit|measured|reading|read|running|spiked|spiking|hot)\b|°"
+    # clinical shorthand: "T 101-102", "Tmax 103"
+    r"|\bt(?:max| max)?\s+(?=(?:9[5-9]|10\d)\b)"
 )
 # Substrings every match of a pattern contains: a few `in` tests are much cheaper than a
 # regex pass over the whole message, and most messages have none of them.
 _FEVER_CONTEXT_NEEDLES = ("fever", "temp", "thermometer", "degree", "rectal", "orally", "forehead", "armpit",
-                          "measured", "read", "running", "spik", "hot", "°")
+                          "measured", "read", "running", "spik", "hot", "°", "t 1", "t 9", "tmax", "t max")
 _NEWBORN_NEEDLES = ("newborn", "neonate", "new born")
-_SPO2_NEEDLES = ("ox", "o2", "sat", "reader")  # oxygen, ox, oximeter; o2, spo2; sat(s), saturation(s)
+_SPO2_NEEDLES = ("ox", "o2", "sat", "reader", "finger")  # oxygen, ox, oximeter; o2, spo2; sat(s), saturation(s)
 
 
 def _has(text: str, needles: tuple[str, ...]) -> bool:
@@ -710,8 +712,8 @@ _GESTATION_RE = re.compile(
 
 
 _SPO2_RE = re.compile(
-    r"\b(?:oxygen|o2|ox|sat|sats|saturation|saturations|pulse ox|oximeter|spo2|oxygen level|reader)\b"
-    r"(?:\s+(?:level|levels|reader|meter|is|was|says|said|reads|reading|shows|at|of|down to|dropped to|keeps|dropping|only|in the))*"
+    r"\b(?:oxygen|o2|ox|sat|sats|saturation|saturations|pulse ox|oximeter|spo2|oxygen level|reader|finger thing|finger clip|finger monitor)\b"
+    r"(?:\s+(?:level|levels|reader|meter|is|was|are|were|says|said|reads|reading|shows|at|of|down to|dropped to|keeps|dropping|only|in the|now|still|like))*"
     r"\s+(\d{2})\s*(?:%|percent)?(?!\s*(?:mg|days|minutes|hours|years|lbs|pounds))"
 )
 
