@@ -12,7 +12,7 @@ holdout14 and the two plain routine corpora, holdout15 to holdout19
 service members), holdout20 to holdout22 (round 7) and holdout23 to holdout25
 (round 8: older adults and carers, young adults, pregnancy and infants), holdout26 and
 holdout27 (round 9) and holdout28 to holdout30 (round 10: service members, chronic illness
-and carers, texting and voice-to-text), up to holdout49 to holdout51 (round 17); round 18's
+and carers, texting and voice-to-text), up to holdout52 to holdout54 (round 18); round 19's
 sets sit in tests/data/blind/ until the next round is measured. train2's routine lines are all
 traps (alarming words in routine context), so its over-triage bound is looser.
 """
@@ -116,6 +116,10 @@ SETS = {
     "holdout49": (DATA / "utterances_holdout49.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout50": (DATA / "utterances_holdout50.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout51": (DATA / "utterances_holdout51.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 18 (measured blind 2026-12-03, held in tests/data/blind until round 19 was measured)
+    "holdout52": (DATA / "utterances_holdout52.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout53": (DATA / "utterances_holdout53.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout54": (DATA / "utterances_holdout54.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -152,14 +156,15 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 18 (2026-12-03), three new authors (older adults and carers, young airmen texting,
-    # anxious long-winded writers), measured blind before any tuning on them, on the system
-    # after round 17's fixes (refit on rounds 1-16): pooled urgent 99.4 % (2 of 330 missed),
-    # same-day 98.5 %, flagged 3.0 %, intent 94.9 %. Held at the figures after round 18's rules
-    # and the refit on rounds 1-17 (never trained on)
-    "holdout52": (DATA / "blind" / "utterances_holdout52.jsonl", 0.944, 1.0, 1.0, 0.0),
-    "holdout53": (DATA / "blind" / "utterances_holdout53.jsonl", 0.951, 1.0, 1.0, 0.0),
-    "holdout54": (DATA / "blind" / "utterances_holdout54.jsonl", 0.965, 1.0, 1.0, 0.021),
+    # round 19 (2026-12-03), three new authors (clinical shorthand from health-care workers,
+    # outdoor and rural life, angry and hurried writers), measured blind before any tuning on
+    # them, on the system after round 18's fixes and the refit on rounds 1-17: pooled urgent
+    # 97.3 % (9 of 330 missed, 5 of them in the shorthand set), same-day 94.8 %, flagged 1.4 %,
+    # intent 95.2 %. Held at the figures after round 19's rules and the refit on rounds 1-18
+    # (never trained on)
+    "holdout55": (DATA / "blind" / "utterances_holdout55.jsonl", 0.944, 1.0, 1.0, 0.007),
+    "holdout56": (DATA / "blind" / "utterances_holdout56.jsonl", 0.965, 1.0, 1.0, 0.0),
+    "holdout57": (DATA / "blind" / "utterances_holdout57.jsonl", 0.979, 1.0, 1.0, 0.007),
 }
 
 
@@ -185,7 +190,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout11.jsonl", 0.95),  # blind 68/80 (round 15); 79/80 since its fixes
     (DATA / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 79/80 since its fixes
     (DATA / "conversations_holdout13.jsonl", 0.9),  # blind 64/80 (round 17); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
+    (DATA / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
+    (DATA / "blind" / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
