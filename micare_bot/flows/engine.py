@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..intents import CLARIFY_BELOW, LEARNED_RULE, Reading, Understanding
 from ..intents import extract
+from ..intents.classifier import classify
 from ..intents.lexicon import Message
 from ..intents.phrases import Lattice
 from ..text import fold
@@ -347,6 +348,14 @@ class Engine:
             if only_cancel:
                 return True
             c = t.reading.intent
+            if t.state.intent is None:
+                # an opening has nothing to take back: "i was gonna ask about my labs but nvm
+                # those came thru. can i get an appt for my knee?", "the other thing I'll call
+                # about later". The lexicon's own scores say whether it asks for something (a
+                # blend with the word model is on another scale)
+                lexical = classify(t.message, self.lexicon)
+                return not (lexical.intent in MAIN_INTENTS
+                            and lexical.scores.get(lexical.intent, 0) >= SWITCH_OVER_CANCEL_SCORE)
             switching = (c.intent in MAIN_INTENTS and c.intent != t.state.intent
                          and c.scores.get(c.intent, 0) >= SWITCH_OVER_CANCEL_SCORE and self._said(t, "switch"))
             return not switching

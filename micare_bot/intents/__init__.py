@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, Classification, TriageResult
-from .classifier import CLARIFY_BELOW, classify
+from .classifier import CLARIFY_BELOW, classify, pivot_clause
 from .learned import LinearModel, features, load_model
 from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
 from .phrases import building
@@ -106,6 +106,10 @@ class Understanding:
         if self.intent_model is None or len(lexical.scores) < 2:
             # no phrase at all: "other" with no confidence, so the bot asks; one intent
             # alone: its full share already outweighs anything the model could add
+            return lexical
+        if len(message.lattices) > 1 and pivot_clause(message) is not None:
+            # "started to book an appt ... but honestly I just need more meloxicam": the
+            # lexicon weighs what the patient turned to; a bag of words cannot tell the turn
             return lexical
         total = sum(lexical.scores.values())
         w = self.settings.lexicon_weight

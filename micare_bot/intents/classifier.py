@@ -64,6 +64,30 @@ def _topic_denied(lattice: Sequence[Sequence[tuple[str, int]]], start: int) -> b
     return False
 
 
+# "started to book an appt for my back but honestly I just need more meloxicam", "wanted
+# an appt for... well really I just want to ask about this cough": a clause that opens with
+# one of these turns from what came before, which then counts for less.
+_PIVOTS = frozenset({"actual", "honest", "honestli", "realli"})
+_PIVOT_LEAD = frozenset({"well", "but", "so", "ok", "okay", "oh", "hmm", "and"})
+# ... and says what is wanted now ("honestly she's a worrier" turns from nothing)
+_WANTING = frozenset({"need", "want", "wanna", "just", "rather", "prefer"})
+BEFORE_PIVOT = 0.4
+
+
+def pivot_clause(message: Message) -> int | None:
+    """The first clause (after the first) that opens by turning from what came before to
+    what is wanted now."""
+    for c, stems in enumerate(message.analysed.stems):
+        if c == 0:
+            continue
+        i = 0
+        while i < len(stems) and stems[i] in _PIVOT_LEAD:
+            i += 1
+        if i < len(stems) and stems[i] in _PIVOTS and not _WANTING.isdisjoint(stems[i + 1:]):
+            return c
+    return None
+
+
 def _combine(weights: list[float]) -> float:
     """Strongest evidence counts fully, each further entry less (DECAY per rank)."""
     total, factor = 0.0, 1.0
@@ -92,8 +116,11 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
             seen.add(phrase.entry)
             key = (phrase.intent, clause, start, end)
             best[key] = max(best.get(key, 0.0), phrase.weight)
+    pivot = pivot_clause(message) if len(message.lattices) > 1 else None
     found: dict[str, list[float]] = {}
-    for (intent, *_), weight in best.items():
+    for (intent, clause, *_), weight in best.items():
+        if pivot is not None and clause < pivot:
+            weight *= BEFORE_PIVOT
         found.setdefault(intent, []).append(weight)
     scores = {intent: _combine(weights) for intent, weights in found.items()}
     if not scores:

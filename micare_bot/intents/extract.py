@@ -103,6 +103,10 @@ _TURNED_DOWN = frozenset({("instead", "of"), ("rather", "than"), ("better", "tha
 _SETTLING_WORDS = frozenset({"so", "ok", "okay", "well", "no", "nah", "hmm", "hm", "fine", "better"})
 
 
+# "no, the severity should be moderate, it's worse than I said": the value assigned
+_ASSIGNING = frozenset({("should", "be"), ("must", "be"), ("to", "be"), ("it", "is"), ("set", "to")})
+
+
 def _settled(message: Message, found: Sequence[tuple[int, int, str, int]]) -> str | None:
     """The value an answer that changes its mind ends on: the last one named right after
     a settling word ("so sports"), before "i guess" ("other i guess"), or at the head of a
@@ -112,7 +116,7 @@ def _settled(message: Message, found: Sequence[tuple[int, int, str, int]]) -> st
     thinking = [(c, i) for c, clause in enumerate(words) for i, w in enumerate(clause) if w in _SETTLING_WORDS]
     for c, _end, value, start in reversed(found):
         clause = words[c]
-        if _SETTLING_WORDS.intersection(clause[max(0, start - 2):start]):
+        if _SETTLING_WORDS.intersection(clause[max(0, start - 2):start]) or tuple(clause[max(0, start - 2):start]) in _ASSIGNING:
             return value
         if tuple(clause[_end:_end + 2]) == ("i", "guess"):
             return value

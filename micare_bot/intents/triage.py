@@ -600,6 +600,8 @@ _INFANT_RE = re.compile(
     rf"|\(\s*{_NUM}\s*(day|days|week|weeks|wk|wks)\s*(?:old)?\s*\)"
     # "my 2 mo has a fever": a possessive and an age in weeks or months is a baby
     rf"|\b(?:my|our|his|her|the)\s+{_NUM}\s*(day|days|week|weeks|wk|wks|month|months|mo|mos)\b"
+    # ... not the visit named for an age: "her 2 month shots", "the 2 month checkup"
+    r"(?!\s+(?:shots?|vaccines?|vaccinations?|immunizations?|jabs?|check\s*ups?|visits?|appointments?|appts?|well))"
     r"(?!\s+(?:ago|of|off|leave|vacation|notice|supply|worth|in|at|away|later|post|postpartum|out|along|pregnant))"
 )
 _UNITS_RE = re.compile(r"\b(?:days?|nights?|weeks?|wks?|months?|mos?|old|third|fourth|fifth|sixth|seventh|3rd|4th|5th|6th|7th)\b")

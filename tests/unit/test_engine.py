@@ -1277,3 +1277,48 @@ class TestRound19Answers:
         c = chat(jordan)
         c.say("knee been hurting since the ruck march last week, wife and I both AD so trying to handle this thru the portal")
         assert "self_care" not in c.state.fields
+
+
+class TestRound20Answers:
+    """Openings and answers from round 20's blind conversation scripts (cv16), each once misread."""
+
+    @pytest.mark.parametrize("opening,intent", [
+        ("hey so i was gonna ask about my lab results but nvm those came thru. can i get an appt for my knee?",
+         "appointment"),
+        ("two things, most important is my urinalysis results from the 12th. the other thing I'll call about later",
+         "results"),
+    ])
+    def test_an_opening_with_a_request_is_not_taken_back(self, chat, jordan, opening, intent):
+        c = chat(jordan)
+        r = c.say(opening)
+        # taken up, or asked about with it as the guess ("Is this about an appointment?")
+        assert not [e for e in r.effects if isinstance(e, Cancelled)] and intent in (c.state.intent, c.state.guess)
+
+    def test_an_opening_of_cancel_words_alone_still_closes(self, chat, jordan):
+        r = chat(jordan).say("never mind")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_cancel_the_whole_thing_at_the_read_back(self, chat, maria):
+        c = chat(maria)
+        c.say("Lucas needs his immunization record for sports, secure message is fine")
+        assert c.state.awaiting == "confirm"
+        r = c.say("no... actually just cancel the whole thing, coach said they have it")
+        assert [e for e in r.effects if isinstance(e, Cancelled)]
+
+    def test_a_daycare_on_post_is_no_mail_order(self, chat, maria):
+        c = chat(maria)
+        c.say("Sophie needs her immunization record for the CDC daycare on post")
+        assert c.state.fields.get("purpose") == "childcare" and "delivery" not in c.state.fields
+
+    def test_a_severity_corrected_at_the_read_back(self, chat, jordan):
+        c = chat(jordan)
+        c.say("my ankle is sore after the ruck march, can walk on it fine")
+        while c.state.awaiting not in ("confirm", None):
+            c.say({"onset": "3 days ago", "severity": "mild", "self_care": "ice and rest"}.get(c.state.awaiting, "I don't know"))
+        c.say("no, the severity should be moderate, it's worse than I said")
+        assert c.state.fields["severity"] == "moderate"
+
+    def test_a_request_turned_from_is_not_the_one_filed(self, chat, jordan):
+        c = chat(jordan)
+        c.say("started to book an appt for my back but honestly I just need more meloxicam, that fixes it")
+        assert c.state.intent == "refill"
