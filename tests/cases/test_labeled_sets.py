@@ -12,7 +12,7 @@ holdout14 and the two plain routine corpora, holdout15 to holdout19
 service members), holdout20 to holdout22 (round 7) and holdout23 to holdout25
 (round 8: older adults and carers, young adults, pregnancy and infants), holdout26 and
 holdout27 (round 9) and holdout28 to holdout30 (round 10: service members, chronic illness
-and carers, texting and voice-to-text), up to holdout52 to holdout54 (round 18); round 19's
+and carers, texting and voice-to-text), up to holdout55 to holdout57 (round 19); round 20's
 sets sit in tests/data/blind/ until the next round is measured. train2's routine lines are all
 traps (alarming words in routine context), so its over-triage bound is looser.
 """
@@ -120,6 +120,10 @@ SETS = {
     "holdout52": (DATA / "utterances_holdout52.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout53": (DATA / "utterances_holdout53.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout54": (DATA / "utterances_holdout54.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 19 (measured blind 2026-12-03, held in tests/data/blind until round 20 was measured)
+    "holdout55": (DATA / "utterances_holdout55.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout56": (DATA / "utterances_holdout56.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout57": (DATA / "utterances_holdout57.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -156,15 +160,15 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 19 (2026-12-03), three new authors (clinical shorthand from health-care workers,
-    # outdoor and rural life, angry and hurried writers), measured blind before any tuning on
-    # them, on the system after round 18's fixes and the refit on rounds 1-17: pooled urgent
-    # 97.3 % (9 of 330 missed, 5 of them in the shorthand set), same-day 94.8 %, flagged 1.4 %,
-    # intent 95.2 %. Held at the figures after round 19's rules and the refit on rounds 1-18
-    # (never trained on)
-    "holdout55": (DATA / "blind" / "utterances_holdout55.jsonl", 0.944, 1.0, 1.0, 0.007),
-    "holdout56": (DATA / "blind" / "utterances_holdout56.jsonl", 0.965, 1.0, 1.0, 0.0),
-    "holdout57": (DATA / "blind" / "utterances_holdout57.jsonl", 0.979, 1.0, 1.0, 0.007),
+    # round 20 (2026-12-03), three new authors (spouses of deployed members, chronic pain and
+    # recovery, voice-to-text), measured blind before any tuning on them, on the system after
+    # round 19's fixes and the refit on rounds 1-18: pooled urgent 98.8 % (4 of 330 missed),
+    # same-day 97.8 %, flagged 2.5 %, intent 93.6 %. Held at the figures after round 20's rules
+    # and the refit on rounds 1-19 (never trained on); h58's intent (91.0 %) is below the 93 %
+    # the trained-on sets are held to
+    "holdout58": (DATA / "blind" / "utterances_holdout58.jsonl", 0.910, 1.0, 0.977, 0.014),
+    "holdout59": (DATA / "blind" / "utterances_holdout59.jsonl", 0.944, 1.0, 1.0, 0.014),
+    "holdout60": (DATA / "blind" / "utterances_holdout60.jsonl", 0.958, 1.0, 1.0, 0.014),
 }
 
 
@@ -191,7 +195,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout12.jsonl", 0.95),  # blind 73/80 (round 16); 79/80 since its fixes
     (DATA / "conversations_holdout13.jsonl", 0.9),  # blind 64/80 (round 17); 76/80 since its fixes
     (DATA / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
-    (DATA / "blind" / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
+    (DATA / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
+    (DATA / "blind" / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 73/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
