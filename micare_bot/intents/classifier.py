@@ -106,12 +106,13 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
     seen: set[int] = set()
     index = lexicon.intent_index
     for clause, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
+        denies = "not" in message.analysed.stems[clause]  # the only way into _topic_denied
         for start, end, phrase in spans(*index.scan(lattice, tokens)):
             if phrase.entry in seen:
                 continue
             if phrase.intent in NEGATABLE and _negated(lattice, start):
                 continue  # "no fever": an absent symptom is no evidence of a symptom question
-            if _topic_denied(lattice, start):
+            if denies and _topic_denied(lattice, start):
                 continue
             seen.add(phrase.entry)
             key = (phrase.intent, clause, start, end)
