@@ -359,7 +359,9 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
     found = [cm for cm in found if not _negated_before(message.words[cm[0]], cm[1].start)] or found
     if not found:
         return None
-    c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
+    # "my bloood work resluts, the cbc from my phisical": the test named, not the word for tests
+    specific = [cm for cm in found if not generic_test(message.words[cm[0]][cm[1].start:cm[1].end])]
+    c, m = max(specific or found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
     words = message.words[c]
     start, end = _joined(m.start, m.end, [hit for clause, hit in found if clause == c], words)
     first = start

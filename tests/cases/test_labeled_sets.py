@@ -196,7 +196,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout13.jsonl", 0.9),  # blind 64/80 (round 17); 76/80 since its fixes
     (DATA / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
     (DATA / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 73/80 since its fixes
+    (DATA / "blind" / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 74/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

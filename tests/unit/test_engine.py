@@ -1322,3 +1322,9 @@ class TestRound20Answers:
         c = chat(jordan)
         c.say("started to book an appt for my back but honestly I just need more meloxicam, that fixes it")
         assert c.state.intent == "refill"
+
+    def test_the_test_named_beats_the_word_for_tests(self, chat, jordan):
+        """'my bloood work resluts, the cbc from my phisical' filed 'bloood work'."""
+        c = chat(jordan)
+        c.say("wen do i get my bloood work resluts, the cbc from my phisical")
+        assert c.state.fields["test"].lower() == "cbc"
