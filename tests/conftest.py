@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pytest
 
@@ -76,6 +76,12 @@ class Chat:
         self.last = self.engine.handle(state, self.patient, text, clinic=CLINIC, now=NOW)
         self.state = self.last.state
         return self.last
+
+    def answer_until(self, stop: str, answers: Mapping[str, str], *, otherwise: str = "I don't know") -> None:
+        """Answer each question by the field awaited, from `answers` (else `otherwise`),
+        until `stop` is awaited or the conversation ends."""
+        while self.state is not None and self.state.awaiting not in (stop, None):
+            self.say(answers.get(self.state.awaiting or "", otherwise))
 
     @property
     def text(self) -> str:

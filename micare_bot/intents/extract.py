@@ -114,13 +114,12 @@ def _settled(message: Message, found: Sequence[tuple[int, int, str, int]]) -> st
     moderate"). None when no mention is settled that way."""
     words = message.words
     thinking = [(c, i) for c, clause in enumerate(words) for i, w in enumerate(clause) if w in _SETTLING_WORDS]
-    for c, _end, value, start in reversed(found):
+    for c, end, value, start in reversed(found):
         clause = words[c]
-        if _SETTLING_WORDS.intersection(clause[max(0, start - 2):start]) or tuple(clause[max(0, start - 2):start]) in _ASSIGNING:
-            return value
-        if tuple(clause[_end:_end + 2]) == ("i", "guess"):
-            return value
-        if start == 0 and any(spot < (c, 0) for spot in thinking):
+        lead = tuple(clause[max(0, start - 2):start])
+        if (_SETTLING_WORDS.intersection(lead) or lead in _ASSIGNING
+                or tuple(clause[end:end + 2]) == ("i", "guess")
+                or (start == 0 and any(spot < (c, 0) for spot in thinking))):
             return value
     return None
 
@@ -488,13 +487,14 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
 
 
 _NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch"})
+_NO_AS_CORRECTION = _NAME_CORRECTIONS | {"oh"}  # "wait no, Sophie", "oh no, Sophie"
 
 
 def _ruled_out(tokens: Sequence[str], i: int) -> bool:
     before = tokens[i - 1] if i > 0 else ""
     if before in ("not", "nor"):
         return True
-    return before == "no" and (i < 2 or tokens[i - 2] not in _NAME_CORRECTIONS | {"oh"})
+    return before == "no" and (i < 2 or tokens[i - 2] not in _NO_AS_CORRECTION)
 
 
 def patient_value(lexicon: Lexicon, message: Message, dependents: Sequence[Dependent],

@@ -10,6 +10,16 @@ from micare_bot.models import Cancelled, ConversationState, FileRequest, Patient
 from tests.conftest import Chat
 
 
+def redirected(result, level: str) -> bool:  # type: ignore[no-untyped-def]
+    """The turn sent the patient away at this level."""
+    return any(isinstance(e, Redirect) and e.level == level for e in result.effects)
+
+
+def cancelled(result) -> bool:  # type: ignore[no-untyped-def]
+    """The turn closed the conversation as cancelled."""
+    return any(isinstance(e, Cancelled) for e in result.effects)
+
+
 class TestFilledFromOpening:
     def test_refill_opening_fills_both_fields(self, chat, jordan):
         """'refill my X to the base pharmacy' goes straight to the read-back."""
@@ -178,7 +188,7 @@ class TestCancelAndRestart:
         c.say("Could someone pull up my recent bloodwork?")
         r = c.say("scratch that, I'll wait and ask Dr. Lin in person")
         assert r.state.status == "cancelled"
-        assert any(isinstance(e, Cancelled) for e in r.effects)
+        assert cancelled(r)
         assert not any(isinstance(e, FileRequest) for e in r.effects)
 
     def test_cancel_at_confirm(self, chat, jordan):
@@ -222,7 +232,7 @@ class TestTriageInFlow:
         """Crushing chest pain: 911, closed, nothing filed."""
         r = chat(jordan).say("I have crushing chest pain")
         assert r.state.status == "redirected" and r.state.triage == "emergency"
-        assert any(isinstance(e, Redirect) and e.level == "emergency" for e in r.effects)
+        assert redirected(r, "emergency")
         assert "911" in r.replies[0].text
 
     def test_every_answer_is_rescreened(self, chat, jordan):
@@ -683,7 +693,7 @@ class TestAnswersInTheirOwnWords:
         c = chat(jordan)
         c.say("Can I get my lab results?")
         r = c.say("you know what, don't worry about it, the doctor is calling me Friday anyway")
-        assert any(isinstance(e, Cancelled) for e in r.effects)
+        assert cancelled(r)
 
     def test_any_day_is_the_time_not_the_visit_type(self, chat, jordan):
         """'A phone call is fine, any day next week after lunch': phone, and the day is open."""
@@ -819,7 +829,7 @@ class TestRound11And12Answers:
         c = chat(jordan)
         c.say("can I get my losartan refilled")
         r = c.say(answer)
-        assert r.state.status == "cancelled" and any(isinstance(e, Cancelled) for e in r.effects)
+        assert r.state.status == "cancelled" and cancelled(r)
 
     def test_cancel_my_appointment_is_still_a_request(self, chat, jordan):
         r = chat(jordan).say("cancel my appointment on friday")
@@ -989,20 +999,20 @@ class TestRound14Answers:
         c = chat(jordan)
         c.say("can I schedule a physical, friday mornings, in person")
         r = c.say("hold off, dont book it yet, I need to check my husband's duty schedule first and I'll message back")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_cancel_that_is_not_start_over(self, chat, jordan):
         """'no cancel that, she's switching me to something else' cancels (cv10-047)."""
         c = chat(jordan)
         c.say("refill my losartan to the base pharmacy please")
         r = c.say("no cancel that, Dr Morris said she's switching me to something else at my next visit")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_doing_it_myself_cancels_rather_than_switching(self, chat, jordan):
         c = chat(jordan)
         c.say("can I get a copy of my shot record")
         r = c.say("hmm actually don't worry about it, I'll pull it off MilConnect myself")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_a_message_that_dropped_something_off_is_filed(self, chat, jordan):
         """'I dropped it off at the front desk monday. Thanks' is a message, not a cancel (cv10-025)."""
@@ -1032,7 +1042,7 @@ class TestRound14Answers:
         c = chat(jordan)
         c.say("I want to send a message to Dr. Adams")
         r = c.say(answer)
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
 
 class TestRound15Answers:
@@ -1077,7 +1087,7 @@ class TestRound15Answers:
         c = chat(jordan)
         c.say("I have a question about a bill I got")
         r = c.say("no, forget it, I'll just call the billing office instead. cancel")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     @pytest.mark.parametrize("opening, intent", [
         ("I need to get one of the kids seen for an ear check", "appointment"),
@@ -1107,7 +1117,7 @@ class TestRound15Answers:
         c = chat(jordan)
         c.say("I have a question about my TRICARE enrollment.")
         r = c.say("never mind, I'll just call TRICARE myself")
-        assert [e for e in r.effects if isinstance(e, Cancelled)] and not r.state.awaiting
+        assert cancelled(r) and not r.state.awaiting
 
     def test_records_missing_from_the_portal_are_a_message(self, chat, maria):
         c = chat(maria)
@@ -1125,7 +1135,7 @@ class TestRound16Answers:
         r = c.say("Make me an appointment, I've been feeling off")
         assert r.state.awaiting == "reason"
         r = c.say("my face feels droopy on one side and my words are coming out slurred since this morning")
-        assert any(isinstance(e, Redirect) and e.level == "emergency" for e in r.effects)
+        assert redirected(r, "emergency")
 
     def test_a_named_complaint_is_still_the_reason(self, chat, jordan):
         c = chat(jordan)
@@ -1187,7 +1197,7 @@ class TestRound17Answers:
             c.say("Lucas. and me")
         assert c.state.awaiting == "reason"
         r = c.say("headaches and dizzy, both of us, since we turned the furnace on. the CO alarm chirped last night")
-        assert any(isinstance(e, Redirect) and e.level == "poison" for e in r.effects)
+        assert redirected(r, "poison")
 
     def test_what_the_visit_is_for_does_not_turn_it_into_a_symptom_question(self, chat, jordan):
         c = chat(jordan)
@@ -1200,15 +1210,14 @@ class TestRound17Answers:
         c = chat(jordan)
         c.say("I want to write the doctor a message")
         r = c.say("It's about my... oh forget it, I'll call. This is too much typing.")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_a_phone_call_instead_at_the_read_back_is_a_change_not_a_cancel(self, chat, jordan):
         c = chat(jordan)
         c.say("I need an appointment about trouble sleeping")
-        while c.state.awaiting not in ("confirm", None):
-            c.say({"preferred_time": "lunchtime? 12ish", "visit_type": "virtual"}.get(c.state.awaiting, "I don't know"))
+        c.answer_until("confirm", {"preferred_time": "lunchtime? 12ish", "visit_type": "virtual"})
         r = c.say("wait, can it be a phone call instead? my work laptop blocks video. yes phone")
-        assert not [e for e in r.effects if isinstance(e, Cancelled)] and r.state.fields["visit_type"] == "phone"
+        assert not cancelled(r) and r.state.fields["visit_type"] == "phone"
 
 
 class TestRound18Answers:
@@ -1230,17 +1239,16 @@ class TestRound18Answers:
         c = chat(jordan)
         c.say("I have a question that's not really about appointments or meds")
         assert c.state.intent == "other"
-        while c.state.awaiting not in ("message", None):
-            c.say("I still want to write to my team")
+        c.answer_until("message", {}, otherwise="I still want to write to my team")
         r = c.say("just tell the nurses thanks for me. I won't be around much longer anyway, I've made my plans")
-        assert any(isinstance(e, Redirect) and e.level == "crisis" for e in r.effects)
+        assert redirected(r, "crisis")
 
     def test_a_fever_told_while_waiting_on_a_urine_culture_is_for_today(self, chat, jordan):
         c = chat(jordan)
         c.say("any word on my urine culture")
         assert c.state.awaiting == "test_date"
         r = c.say("friday. still burning and now I've got a fever of 101 and chills, can I get antibiotics today")
-        assert any(isinstance(e, Redirect) and e.level == "same_day" for e in r.effects)
+        assert redirected(r, "same_day")
 
     def test_a_shift_told_with_whenever_is_kept_for_the_team(self, chat, jordan):
         c = chat(jordan)
@@ -1292,18 +1300,18 @@ class TestRound20Answers:
         c = chat(jordan)
         r = c.say(opening)
         # taken up, or asked about with it as the guess ("Is this about an appointment?")
-        assert not [e for e in r.effects if isinstance(e, Cancelled)] and intent in (c.state.intent, c.state.guess)
+        assert not cancelled(r) and intent in (c.state.intent, c.state.guess)
 
     def test_an_opening_of_cancel_words_alone_still_closes(self, chat, jordan):
         r = chat(jordan).say("never mind")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_cancel_the_whole_thing_at_the_read_back(self, chat, maria):
         c = chat(maria)
         c.say("Lucas needs his immunization record for sports, secure message is fine")
         assert c.state.awaiting == "confirm"
         r = c.say("no... actually just cancel the whole thing, coach said they have it")
-        assert [e for e in r.effects if isinstance(e, Cancelled)]
+        assert cancelled(r)
 
     def test_a_daycare_on_post_is_no_mail_order(self, chat, maria):
         c = chat(maria)
@@ -1313,8 +1321,7 @@ class TestRound20Answers:
     def test_a_severity_corrected_at_the_read_back(self, chat, jordan):
         c = chat(jordan)
         c.say("my ankle is sore after the ruck march, can walk on it fine")
-        while c.state.awaiting not in ("confirm", None):
-            c.say({"onset": "3 days ago", "severity": "mild", "self_care": "ice and rest"}.get(c.state.awaiting, "I don't know"))
+        c.answer_until("confirm", {"onset": "3 days ago", "severity": "mild", "self_care": "ice and rest"})
         c.say("no, the severity should be moderate, it's worse than I said")
         assert c.state.fields["severity"] == "moderate"
 

@@ -372,15 +372,6 @@ class TestEnums:
         ("delivery", "send it as a portal message", "secure_message"),
         ("delivery", "post it to my home address", "mail"),
         ("severity", "7 out of 10", "severe"),
-    ])
-    def test_natural_words(self, u, field, text, value):
-        assert extract.enum_value(u.lexicon, field, u.message(text)) == value
-
-    def test_correction_takes_the_last_value(self, u):
-        msg = u.message("in person, no wait, actually a video visit")
-        assert extract.enum_value(u.lexicon, "visit_type", msg) == "virtual"
-
-    @pytest.mark.parametrize("field,text,value", [
         # an answer thought aloud ends on its choice
         ("purpose", "school? well it's for football, the sports packet. so sports", "sports"),
         ("severity", "severe. well, I can walk on it. moderate", "moderate"),
@@ -394,8 +385,13 @@ class TestEnums:
         ("severity", "mild i guess, well it was severe last night but ok now", "mild"),
         ("visit_type", "phone is better than in person for me", "phone"),
     ])
-    def test_the_value_an_answer_settles_on(self, u, field, text, value):
+    def test_natural_words(self, u, field, text, value):
         assert extract.enum_value(u.lexicon, field, u.message(text)) == value
+
+    def test_correction_takes_the_last_value(self, u):
+        msg = u.message("in person, no wait, actually a video visit")
+        assert extract.enum_value(u.lexicon, "visit_type", msg) == "virtual"
+
 
     def test_negated_value_is_ignored(self, u):
         msg = u.message("not in person, phone please")
