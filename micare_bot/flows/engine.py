@@ -112,11 +112,6 @@ def _mail_order(words: str) -> str:
     return words if "mail" in words.lower() else f"Mail order: {words}"
 
 
-def _content_words(message: Message) -> int:
-    """Words that say something beyond "I have a question" (stems of the message)."""
-    return sum(1 for w in message.analysed.all_words if w not in _GENERIC_WORDS and not w.isdigit())
-
-
 # "can I book Ruby a sick visit?": a visit for being sick says what kind of visit, not what is wrong
 _SICK_VISIT_WORDS = frozenset(
     "book booking schedule make set up visit visits appointment appt appointments sick ill unwell seen see "
@@ -131,7 +126,8 @@ _SICK_VISIT_WORDS = frozenset(
 _VAGUE_FEELING_WORDS = frozenset(
     "ve been am im i m feel feeling feels felt off well good great right bad weird funny strange not myself "
     "quite lately recently really so very bit little kind kinda sort of under the weather crappy crummy lousy "
-    "awful terrible rough yucky blah meh sick sickly all over place since while few days week weeks both".split()
+    "awful terrible rough yucky blah meh sick sickly all over place since while few days week weeks both "
+    "he she s is has been fussy fussier cranky clingy crying cries whiny out sorts".split()
 )
 
 
@@ -560,11 +556,13 @@ class Engine:
         mode = spec.from_opening
         if mode == "reason":
             if self._has(self.flows.reason_words, message) or (
-                    self._intent_score(message, "symptom") > 0 and _says_what_is_wrong(message, t.patient)):
+                    self._intent_score(message, "symptom") > 0 and self._says_what_is_wrong(message, t.patient)):
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "symptom":
-            if self._intent_score(message, "symptom") > 0 and _content_words(message) >= 1:
+            # "my baby is sick, she's been fussy": something is wrong, not what, so the bot asks
+            # what the symptoms are (an answer that may itself be the emergency)
+            if self._intent_score(message, "symptom") > 0 and self._says_what_is_wrong(message, t.patient):
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "self_care":
@@ -591,6 +589,9 @@ class Engine:
             value = extract.enum_value(self.lexicon, spec.name, message, opening=True)
             return (value, None) if value else None
         return self._extract(spec, t, message, answering=False)
+
+    def _says_what_is_wrong(self, message: Message, patient: PatientContext) -> bool:
+        return _says_what_is_wrong(message, patient) and not self.u.only_vague(message)
 
     def _new_time(self, spec: FieldSpec, t: _Turn, message: Message) -> tuple[str, str | None] | None:
         """A wanted time from an opening; a date of the visit being moved or cancelled is not one."""

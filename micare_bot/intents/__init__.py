@@ -6,6 +6,7 @@ Everything here is pure and synchronous: text in, plain data out.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,9 @@ from ..models import CALL_NOW_LEVELS, INTENTS, TRIAGE_LEVELS, Classification, Tr
 from .classifier import CLARIFY_BELOW, classify, pivot_clause
 from .learned import LinearModel, features, load_model
 from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
+from ..text import fold
+
+_WORD_RE = re.compile(r"[a-z0-9]+")  # the words as typed, before spelling correction ("siento" is no "into")
 from .phrases import building
 from .triage import Triage, load_triage
 
@@ -38,6 +42,7 @@ class LearnedSettings:
     min_words: int = 6
     routine_log_odds: float = 0.5
     lexicon_weight: float = 0.5
+    vague_words: frozenset[str] = frozenset()
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> "LearnedSettings":
@@ -49,6 +54,7 @@ class LearnedSettings:
             min_words=int(triage.get("min_words", cls.min_words)),
             routine_log_odds=float(triage.get("routine_log_odds", cls.routine_log_odds)),
             lexicon_weight=float(intent.get("lexicon_weight", cls.lexicon_weight)),
+            vague_words=frozenset(fold(w) for w in " ".join(triage.get("vague_words") or ()).split()),
         )
         for name in ("urgent_above", "same_day_above", "lexicon_weight"):
             if not 0.0 <= getattr(settings, name) <= 1.0:
@@ -133,6 +139,10 @@ class Understanding:
             return found
         if sum(map(len, message.analysed.clauses)) < self.settings.min_words:  # all_words, uncopied
             return found  # "me", "I don't know", "mail order": too few words for a word model
+        if self.only_vague(message):
+            # "me siento mal, I'm feeling bad": the word model's call on such words is noise,
+            # and the bot's next question (what is wrong?) is screened like every answer
+            return found
         p = self.triage_model.score(feats.counts, shift={"routine": self.settings.routine_log_odds})
         call_now = sum(p.get(level, 0.0) for level in CALL_NOW_LEVELS)
         if call_now > self.settings.urgent_above:
@@ -140,6 +150,10 @@ class Understanding:
         if found.level == "routine" and call_now + p.get("same_day", 0.0) > self.settings.same_day_above:
             return TriageResult("same_day", LEARNED_RULE)
         return found
+
+    def only_vague(self, message: Message) -> bool:
+        """The message says how the patient feels and nothing of what is wrong."""
+        return all(w in self.settings.vague_words for w in _WORD_RE.findall(message.analysed.folded))
 
     def with_models(self, triage_model: LinearModel | None, intent_model: LinearModel | None) -> "Understanding":
         return replace(self, triage_model=triage_model, intent_model=intent_model)

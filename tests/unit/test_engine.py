@@ -1335,3 +1335,26 @@ class TestRound20Answers:
         c = chat(jordan)
         c.say("wen do i get my bloood work resluts, the cbc from my phisical")
         assert c.state.fields["test"].lower() == "cbc"
+
+    def test_a_sick_fussy_baby_is_asked_what_is_wrong(self, chat, maria):
+        """'she's sick, been fussy' names nothing the team can act on; the question that
+        follows caught fast breathing and blue lips (cv16-065)."""
+        c = chat(maria)
+        r = c.say("my baby Sophie is sick, she's been fussy")
+        assert r.state.awaiting == "symptom"
+        r = c.say("she's breathing really fast and her lips look kinda blue")
+        assert redirected(r, "emergency")
+
+    def test_a_named_symptom_is_not_asked_again(self, chat, maria):
+        r = chat(maria).say("Sophie has had a runny nose and a cough since Monday")
+        assert "symptom" in r.state.fields and r.state.awaiting != "symptom"
+
+    @pytest.mark.parametrize("opening", ["me siento mal, i'm feeling bad", "i dont feel good at all today, really bad"])
+    def test_a_feeling_alone_is_asked_about_not_screened_by_the_word_model(self, chat, jordan, opening):
+        """The word model once read 'me siento mal, i'm feeling bad' as a crisis and asked the
+        safety question; the patient's chest pain came only when the bot asked what was wrong."""
+        c = chat(jordan)
+        r = c.say(opening)
+        assert not r.effects and r.state.awaiting == "symptom"
+        r = c.say("dolor de pecho bien fuerte, really bad chest pain and sweating, can't catch my breath")
+        assert redirected(r, "emergency")
