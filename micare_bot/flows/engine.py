@@ -42,6 +42,8 @@ SAFETY = "safety"  # what the state awaits while the patient answers a safety qu
 MAX_TEXT = 2000  # characters of one patient message the core looks at
 MAIN_INTENTS = tuple(i for i in INTENTS if i != "other")
 SWITCH_CONFIDENCE = 0.6
+MAX_RETRACT_STEMS = 4  # "never mind, nothing to send"; "never mind about the referral" is a message
+MAX_ANSWER_AFTER_CANCEL = 4  # "... never mind, the base pharmacy": the answer, said short
 SWITCH_SCORE = 4.0
 # a cancel outweighs a switch unless the new request is a strong cue, not a topic word:
 # "actually don't worry about it, I'll pull it off MilConnect myself" is no pulled muscle
@@ -67,6 +69,11 @@ _DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing|
 # a visit being moved, or one the patient cannot make: its date is not the wanted time
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*|switch\w*|bump\w*"
                             r"|(?:can ?not|can ?t|cannot|won ?t|will not|not able to|unable to) make)\b")
+# a clause that tells what happened or what a clinician asked for: its time is no wanted one
+# ("I was at the urgent care over the weekend", "Dr. Nguyen wanted to recheck in three months")
+_TOLD_OR_PAST_RE = re.compile(r"\b(?:i was (?:at|in|seen)|we were (?:at|in|seen)|i went|we went|was seen|were seen"
+                              r"|(?:told|asked|wants|wanted|said for) (?:me|us|him|her|them) to|told (?:me|us)"
+                              r"|(?:wanted|wants|said|asked) to (?:recheck|re check|see|follow|check)|said to come back)\b")
 _URGENCY = {"routine": 0, "same_day": 1, "emergency": 2, "crisis": 2, "poison": 2}
 
 
@@ -149,6 +156,8 @@ class _Turn:
     text: str
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    # the part of the answer after a "never mind" that took back a thought, not the request
+    answer: Message | None = None
 
     @property
     def message(self) -> Message:
@@ -336,8 +345,13 @@ class Engine:
                 lead = next((i for i, (c, _) in enumerate(clauses) if not set(c) <= _LEAD_FILLER), 0)
                 first, lattice = clauses[lead] if clauses else ((), ())
                 return (self._said_in("strong_cancel", lattice) or self._cancel_clause(first, lattice)
-                        or bool(_GIVE_UP_TO_CALL_RE.search(t.message.analysed.folded)))
+                        or bool(_GIVE_UP_TO_CALL_RE.search(t.message.analysed.folded))
+                        or self._retracted_at_end(clauses))
             only_cancel = any(self._cancel_clause(c, lat) for c, lat in clauses)
+            if only_cancel:
+                t.answer = self._answer_after_cancel(t, clauses)
+                if t.answer is not None:
+                    return False
         else:
             only_cancel = bool(set(s for c in stems for s in c) <= _CANCEL_WORDS and any(s for c in stems for s in c))
         if self._said(t, "strong_cancel"):
@@ -356,6 +370,41 @@ class Engine:
                          and c.scores.get(c.intent, 0) >= SWITCH_OVER_CANCEL_SCORE and self._said(t, "switch"))
             return not switching
         return self._said(t, "cancel") and only_cancel
+
+    def _retracted_at_end(self, clauses: Sequence[tuple[Sequence[str], Lattice]]) -> bool:
+        """A message that ends by taking itself back: "... Never mind, nothing to send"."""
+        if not clauses:
+            return False
+        stems, lattice = clauses[-1]
+        return len(stems) <= MAX_RETRACT_STEMS and self._said_in("retract", lattice)
+
+    def _answer_after_cancel(self, t: _Turn, clauses: Sequence[tuple[Sequence[str], Lattice]]) -> Message | None:
+        """"could you mail it? how long does mail order take... never mind, the base pharmacy":
+        the never mind takes back the thought, and the answer that follows it is the answer."""
+        st = t.state
+        flow = self.flows.flows.get(st.intent or "other")
+        if flow is None or st.awaiting not in flow.field_names:
+            return None
+        spec = flow.field(st.awaiting)
+        if spec.kind not in ("enum", "pharmacy", "medication"):
+            return None  # a free-text answer after "never mind" may be the reason for it
+        last = max(i for i, (c, lat) in enumerate(clauses) if self._cancel_clause(c, lat))
+        if last + 1 >= len(clauses) or len(clauses[last + 1][0]) > MAX_ANSWER_AFTER_CANCEL:
+            return None  # "never mind, I just looked and I can book it online myself" is no answer
+        texts = t.message.analysed.clause_texts
+        if len(texts) != len(clauses):  # a clause lost all its words: fall back on the corrected words
+            texts = tuple(" ".join(words) for words in t.message.words)
+        rest = self.u.message(texts[last + 1])
+        if self._said(t, "strong_cancel", self.u.message(", ".join(texts[last + 1:]))):
+            return None  # "never mind, the base pharmacy... no, I'll just call"
+        if spec.kind == "enum":
+            answered = extract.enum_value(self.lexicon, spec.name, rest) is not None
+        elif spec.kind == "pharmacy":
+            answered = extract.pharmacy(self.lexicon, rest, named_only=True) is not None
+        else:
+            found = extract.medication(self.lexicon, rest, t.patient.medications)
+            answered = found is not None and found.value is not None
+        return rest if answered else None
 
     def _restart(self, t: _Turn) -> None:
         st = t.state
@@ -504,6 +553,9 @@ class Engine:
             target = tapped
         elif st.awaiting == "reason" and c.intent == "symptom":
             pass  # "what is the visit for?" is answered with what is wrong, however it is worded
+        elif st.awaiting == "patient" and extract.patient_value(self.lexicon, t.message, t.patient.dependents,
+                                                                answering=True):
+            pass  # "who is this for?" answered "it's about Liam's visit": who, not a new request
         elif c.intent in MAIN_INTENTS and c.intent != st.intent:
             strong = c.confidence >= SWITCH_CONFIDENCE and c.scores.get(c.intent, 0) >= SWITCH_SCORE
             if strong and (self._asks_instead(t, c.intent) or self._said(t, "switch")):
@@ -604,6 +656,13 @@ class Engine:
             if len(tail) < 2:
                 return None
             message = self.u.message(tail[1])
+        texts = message.analysed.clause_texts
+        told = [i for i, text in enumerate(texts) if _TOLD_OR_PAST_RE.search(text)]
+        if told:
+            kept = [text for i, text in enumerate(texts) if i not in told]
+            if not kept:
+                return None
+            message = self.u.message(", ".join(kept))
         found = extract.time_words(message, t.now.date(), "future")
         if found and self._deadline(found.words.split()[0], message.analysed.folded):
             return None  # "my profile expires next week": the deadline, not when they want to come
@@ -680,7 +739,7 @@ class Engine:
 
     def _answer_field(self, t: _Turn, spec: FieldSpec) -> None:
         st = t.state
-        value = self._extract(spec, t, t.message, answering=True)
+        value = self._extract(spec, t, t.answer or t.message, answering=True)
         if value is None and spec.none and self._means_none(t.message):
             value = (spec.none, None)
         if value is None and spec.kind == "test" and self._knows_not(t.message) and len(st.words) > 1:

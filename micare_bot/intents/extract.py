@@ -103,8 +103,11 @@ _TURNED_DOWN = frozenset({("instead", "of"), ("rather", "than"), ("better", "tha
 _SETTLING_WORDS = frozenset({"so", "ok", "okay", "well", "no", "nah", "hmm", "hm", "fine", "better"})
 
 
-# "no, the severity should be moderate, it's worse than I said": the value assigned
-_ASSIGNING = frozenset({("should", "be"), ("must", "be"), ("to", "be"), ("it", "is"), ("set", "to")})
+# "no, the severity should be moderate, it's worse than I said": the value assigned; "phone
+# or video, either works... let's do phone", "is mail faster? ... I'll just pick it up": chosen
+_ASSIGNING = frozenset({("should", "be"), ("must", "be"), ("to", "be"), ("it", "is"), ("set", "to"),
+                        ("lets", "do"), ("lets", "say"), ("just", "say"), ("go", "with"), ("will", "just"),
+                        ("just", "do"), ("will", "take"), ("make", "it"), ("lets", "go"), ("will", "do")})
 
 
 def _settled(message: Message, found: Sequence[tuple[int, int, str, int]]) -> str | None:

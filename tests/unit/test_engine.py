@@ -1358,3 +1358,73 @@ class TestRound20Answers:
         assert not r.effects and r.state.awaiting == "symptom"
         r = c.say("dolor de pecho bien fuerte, really bad chest pain and sweating, can't catch my breath")
         assert redirected(r, "emergency")
+
+
+class TestRound21Answers:
+    """Openings and answers from round 21's blind conversation scripts (cv17), each once misread."""
+
+    def test_an_iud_instead_of_the_pill_is_a_visit_not_poison_control(self, chat, jordan):
+        c = chat(jordan)
+        r = c.say("can I make an appointment to talk about getting an IUD instead of the pill?")
+        assert not r.effects and c.state.intent == "appointment"
+
+    @pytest.mark.parametrize("answer,value", [
+        ("phone or video, either works... let's do phone", "phone"),
+        ("in person or phone, either's okay unless they need to see my foot... let's just say phone", "phone"),
+    ])
+    def test_an_answer_thought_aloud_settles_on_its_choice(self, chat, jordan, answer, value):
+        c = chat(jordan)
+        c.say("I need an appointment for my knee, tuesday morning works")
+        assert c.state.awaiting == "visit_type"
+        c.say(answer)
+        assert c.state.fields["visit_type"] == value
+
+    def test_a_question_back_then_a_choice_is_the_choice(self, chat, maria):
+        c = chat(maria)
+        c.say("We got PCS orders to Ramstein and I need Lucas's immunization record for the overseas screening.")
+        c.say("Is mail faster or picking it up? We're in town until the 20th... I'll just pick it up at the front desk")
+        assert c.state.fields["delivery"] == "pickup"
+
+    def test_never_mind_then_the_answer_is_the_answer_not_a_cancel(self, chat, jordan):
+        c = chat(jordan)
+        c.say("refill my losartan")
+        r = c.say("could you mail it? how long does mail order take... never mind, the base pharmacy, I'll grab it tomorrow")
+        assert not cancelled(r) and c.state.fields["pharmacy"] == "the base pharmacy"
+
+    @pytest.mark.parametrize("answer", ["never mind, I just looked and I can book it online myself. Don't put this in",
+                                        "stop. I'll call back later when I know my schedule"])
+    def test_never_mind_then_a_reason_still_cancels(self, chat, jordan, answer):
+        c = chat(jordan)
+        c.say("need an appointment for my ingrown toenail, it's been bugging me")
+        c.say("Friday if you have anything")
+        assert c.state.awaiting == "visit_type"
+        assert cancelled(c.say(answer))
+
+    def test_a_message_that_ends_by_taking_itself_back_is_not_sent(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I have a question about my TRICARE coverage for diabetic shoes.")
+        r = c.say("oh wait, I just found the answer on the TRICARE website. Never mind, nothing to send.")
+        assert cancelled(r)
+
+    def test_who_is_it_for_answered_with_a_visit_is_no_new_request(self, chat, maria):
+        c = chat(maria)
+        c.say("I just wanted to say thank you to Dr. Okonkwo and the nurses, they were so good with Lucas last week.")
+        c.say("Please pass along a big thank you to Dr. Okonkwo and the nurses for taking such good care of Lucas.")
+        assert c.state.awaiting == "patient"
+        c.say("it's about Lucas's visit")
+        assert c.state.intent == "other" and c.state.fields["patient"] == "Lucas"
+
+    @pytest.mark.parametrize("opening", [
+        "I was at the urgent care downtown over the weekend for my gout, and they told me to follow up with my PCM "
+        "within a week. Foot's a lot better now. Can I get on the schedule?",
+        "Can I schedule a follow-up on my cholesterol? Dr. Nguyen wanted to recheck in three months and it's been about that.",
+    ])
+    def test_a_time_told_of_the_past_or_by_a_clinician_is_not_the_wanted_time(self, chat, jordan, opening):
+        c = chat(jordan)
+        c.say(opening)
+        assert "preferred_time" not in c.state.fields and c.state.awaiting == "preferred_time"
+
+    def test_a_wish_told_in_the_past_tense_is_still_wanted(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I was hoping to get in Tuesday morning for my knee")
+        assert "tuesday" in c.state.fields["preferred_time"].lower()

@@ -432,3 +432,24 @@ def test_apt_in_a_street_address_is_the_apartment_not_an_appointment():
     assert "apartment #4" in fold("apt #4, 12 Oak St")
     for texting in ("need an apt 2 weeks out", "apt 4 my son", "can i get an apt", "reschedule my apt 2 next week"):
         assert "apt" in fold(texting).split()
+
+
+class TestRound21Fields:
+    """Field words from round 21's blind conversation scripts (cv17)."""
+
+    @pytest.mark.parametrize("field,text,value", [
+        ("severity", "pretty mild, I mostly notice it when it's quiet", "mild"),
+        ("purpose", "my new job at a daycare center wants proof of my MMR and Tdap", "employment"),
+        ("purpose", "Zoe is starting at the CDC on base and they want her immunization record", "childcare"),
+        ("purpose", "It's just for my own files, I like to keep my papers in order.", "other"),
+    ])
+    def test_enum_words(self, u, field, text, value):
+        assert extract.enum_value(u.lexicon, field, u.message(text)) == value
+
+    @pytest.mark.parametrize("text", ["I need my insulin pens renewed, the long acting one, Lantus",
+                                      "what's the target dose for my lisinopril"])
+    def test_a_store_name_that_is_a_plain_word_is_no_pharmacy(self, u, text):
+        assert extract.pharmacy(u.lexicon, u.message(text), named_only=True) is None
+
+    def test_a_store_name_with_its_store_word_is_a_pharmacy(self, u):
+        assert extract.pharmacy(u.lexicon, u.message("send it to the Longs Drugs on 5th")) is not None
