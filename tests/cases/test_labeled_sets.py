@@ -125,7 +125,7 @@ SETS = {
     "holdout56": (DATA / "utterances_holdout56.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout57": (DATA / "utterances_holdout57.jsonl", 0.93, 0.99, 0.90, 0.05),
     # round 20 (measured blind 2026-12-03, held in tests/data/blind until round 21 was measured)
-    "holdout58": (DATA / "utterances_holdout58.jsonl", 0.90, 0.99, 0.90, 0.05),
+    "holdout58": (DATA / "utterances_holdout58.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout59": (DATA / "utterances_holdout59.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout60": (DATA / "utterances_holdout60.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
@@ -164,15 +164,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 20 (2026-12-03), three new authors (spouses of deployed members, chronic pain and
-    # recovery, voice-to-text), measured blind before any tuning on them, on the system after
-    # round 19's fixes and the refit on rounds 1-18: pooled urgent 98.8 % (4 of 330 missed),
-    # same-day 97.8 %, flagged 2.5 %, intent 93.6 %. Held at the figures after round 20's rules
-    # and the refit on rounds 1-19 (never trained on); h58's intent (91.0 %) is below the 93 %
-    # the trained-on sets are held to
-    "holdout58": (DATA / "blind" / "utterances_holdout58.jsonl", 0.910, 1.0, 0.977, 0.014),
-    "holdout59": (DATA / "blind" / "utterances_holdout59.jsonl", 0.944, 1.0, 1.0, 0.014),
-    "holdout60": (DATA / "blind" / "utterances_holdout60.jsonl", 0.958, 1.0, 1.0, 0.014),
+    # round 21 (2026-12-04), three new authors (flight-line and base industrial workers,
+    # people writing about someone else, families in transit), measured blind before any
+    # tuning on them, on the system after round 20's fixes and the refit on rounds 1-19:
+    # pooled urgent 99.4 % (2 of 330 missed), same-day 97.8 %, flagged 2.1 %, intent 97.9 %.
+    # Held at the figures after round 21's rules and the refit on rounds 1-20 (never trained on)
+    "holdout61": (DATA / "blind" / "utterances_holdout61.jsonl", 0.975, 1.0, 1.0, 0.007),
+    "holdout62": (DATA / "blind" / "utterances_holdout62.jsonl", 0.965, 1.0, 1.0, 0.007),
+    "holdout63": (DATA / "blind" / "utterances_holdout63.jsonl", 0.985, 1.0, 1.0, 0.007),
 }
 
 
@@ -201,7 +200,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
     (DATA / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
     (DATA / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout17.jsonl", 0.8),  # blind 66/80 (round 21)
+    (DATA / "blind" / "conversations_holdout17.jsonl", 0.95),  # blind 66/80 (round 21); 79/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
