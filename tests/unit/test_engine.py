@@ -1428,3 +1428,10 @@ class TestRound21Answers:
         c = chat(jordan)
         c.say("I was hoping to get in Tuesday morning for my knee")
         assert "tuesday" in c.state.fields["preferred_time"].lower()
+
+    def test_a_message_asking_to_cancel_a_referral_is_passed_on(self, chat, jordan):
+        """'please cancel it' about a referral is the message, not an appointment to cancel."""
+        c = chat(jordan)
+        c.say("I have a question about my TRICARE coverage")
+        c.say("he won't need the referral anymore, please cancel it")
+        assert c.state.intent == "other" and "referral" in c.state.fields["message"]
