@@ -125,7 +125,7 @@ _SICK_VISIT_WORDS = frozenset(
     "doctor dr pcm come in get today tomorrow asap soon possible sometime slot open opening spot same day "
     "walk acute sickcall call need needs needed was wondering wants "
     "son daughter kid kids child children baby toddler boy girl husband wife spouse him her them us we our his their "
-    "one little".split()
+    "one little year years yr yrs yo old month months".split()  # "Angel, the 9 year old" says who, not why
 )
 
 # "I've been feeling off", "not feeling well lately": something is wrong, but not what, so
@@ -312,8 +312,21 @@ class Engine:
         elif st.awaiting == "change":
             self._answer_change(t)
         elif st.awaiting:
+            self._corrected_patient(t)
             self._answer_field(t, self._flow(st).field(st.awaiting))
         self._advance(t)
+
+    def _corrected_patient(self, t: _Turn) -> None:
+        """"it was drawn two weeks ago Friday. and sorry, it was Liam, not Noah": the child
+        named in place of the one ruled out is whom the request is for."""
+        st = t.state
+        current = st.fields.get("patient")
+        if not current or current == "self" or not t.patient.dependents:
+            return
+        named = extract.dependent_named(t.text, t.patient.dependents)
+        if named and named != current and extract.ruled_out_name(t.text, current):
+            st.fields["patient"] = named
+            t.replies.append(Reply(self.prompts.render("patient_changed", child=named)))
 
     # -- control words ------------------------------------------------------------
 
@@ -595,7 +608,7 @@ class Engine:
         deps = t.patient.dependents
         if deps and "patient" not in st.fields:
             who = extract.patient_value(self.lexicon, message, deps, answering=False)
-            if who:
+            if who and not extract.has_cue(self.lexicon, "own_request", message):
                 st.fields["patient"] = who
         for spec in self._flow(st).fields:
             if spec.name in st.fields or spec.from_opening == "never":

@@ -489,8 +489,16 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
     return ordered[0]
 
 
-_NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch"})
+_NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch",
+                               "autocorrect", "typo", "ugh"})  # "Mila — ugh autocorrect — MILO"
 _NO_AS_CORRECTION = _NAME_CORRECTIONS | {"oh"}  # "wait no, Sophie", "oh no, Sophie"
+
+
+def ruled_out_name(text: str, name: str) -> bool:
+    """Whether the words rule this first name out ("it was Liam, not Noah")."""
+    tokens = raw_tokens(fold(text))
+    folded = fold(name.split()[0])
+    return any(t in (folded, folded + "s") and _ruled_out(tokens, i) for i, t in enumerate(tokens))
 
 
 def _ruled_out(tokens: Sequence[str], i: int) -> bool:

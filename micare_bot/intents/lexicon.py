@@ -210,7 +210,7 @@ class Lexicon:
             self.pharmacy_index.add_all(_templates(templates, f"fields.yaml pharmacy {kind}"), str(kind))
             words.update(_words_of(templates))
         self.cue_index: dict[str, PhraseIndex[bool]] = {}
-        for name in ("unknown", "none", "self", "child_words"):
+        for name in ("unknown", "none", "self", "child_words", "own_request"):
             index = self._index()
             index.add_all(_templates(data.get(name), f"fields.yaml {name}"), True)
             words.update(_words_of(data[name]))

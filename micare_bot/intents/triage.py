@@ -872,6 +872,7 @@ def _glucose_values(folded: str) -> list[int]:
 
 _TAKE_STEMS = frozenset({"took", "taken", "swallow", "had", "ate", "pop", "down", "chug", "gave", "given"})
 _UNIT_STEMS = frozenset({"pill", "tablet", "tab", "capsul", "cap", "gummi", "{drug}"})
+_TEMPERATURE_STEMS = frozenset({"fever", "temp", "temperatur", "degre", "thermomet"})
 _STOP_STEMS = frozenset({"mg", "mcg", "ml", "unit", "minut", "min", "hour", "day", "week", "year", "time", "and", "or", "but"})
 
 
@@ -886,6 +887,9 @@ def _pill_counts(lattices) -> Iterator[tuple[int, int]]:  # type: ignore[no-unty
                 continue
             if not any(lattice[j][0][0] in _TAKE_STEMS for j in range(max(0, i - 4), i)):
                 continue
+            before = [lattice[j][0][0] for j in range(max(0, i - 4), i)]
+            if _TEMPERATURE_STEMS.intersection(before) or before[-2:] == ["down", "to"]:
+                continue  # a reading, not a count: "a fever of 104 that came down to 101 with motrin"
             j = i + 1  # the pill word may follow a few words on: "20 of his sleeping pills"
             while j < n and j <= i + 4 and lattice[j][0][0] not in _STOP_STEMS \
                     and not any(t in _UNIT_STEMS for t, _ in lattice[j]):

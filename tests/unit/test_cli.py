@@ -123,7 +123,7 @@ def test_every_prompt_template_renders(template):
     patient = PatientContext("Test Patient", 30, ("Losartan 50 mg tablet",), (Dependent("Eli", 4),))
     text = Prompts().render(template.stem, patient=patient, clinic=ClinicContext(), kind="", guess_label="Appointment",
                             candidates=(), question="Q?", intent_label="Appointment", summary=[("A", "b")],
-                            labels=["pharmacy"], level="crisis")
+                            labels=["pharmacy"], level="crisis", child="Eli")
     assert text.strip()
 
 

@@ -1435,3 +1435,42 @@ class TestRound21Answers:
         c.say("I have a question about my TRICARE coverage")
         c.say("he won't need the referral anymore, please cancel it")
         assert c.state.intent == "other" and "referral" in c.state.fields["message"]
+
+
+class TestRound22Answers:
+    """Openings and answers from round 22's blind conversation scripts (cv18: many children)."""
+
+    @pytest.mark.parametrize("opening", [
+        "Can you renew my losartan? Lucas and Sophie are fine, this one is just mine.",
+        "My lower back has been killing me since I helped move Lucas into his new room.",
+        "Between dropping Lucas at school and Sophie at daycare I missed a call. Was it about my thyroid blood test?",
+    ])
+    def test_a_child_named_beside_the_writers_own_request_is_asked_about(self, chat, maria, opening):
+        c = chat(maria)
+        c.say(opening)
+        assert "patient" not in c.state.fields and c.state.awaiting in ("patient", "intent")
+
+    def test_a_child_named_as_the_one_it_is_for_is_taken(self, chat, maria):
+        c = chat(maria)
+        c.say("Lucas needs his inhaler refilled")
+        assert c.state.fields["patient"] == "Lucas"
+
+    def test_a_child_corrected_in_a_later_answer_changes_whom_it_is_for(self, chat, maria):
+        c = chat(maria)
+        c.say("Did the allergy blood test come back for Lucas?")
+        assert c.state.fields["patient"] == "Lucas" and c.state.awaiting == "test_date"
+        c.say("it was drawn two weeks ago Friday. and sorry, it was Sophie, not Lucas")
+        assert c.state.fields["patient"] == "Sophie"
+        assert "for Sophie" in c.text
+
+    def test_autocorrect_owned_up_to_names_the_last_child(self, chat, maria):
+        c = chat(maria)
+        c.say("the baby has a diaper rash that just won't go away")
+        c.say("Lucas — ugh autocorrect — SOPHIE, the baby")
+        assert c.state.fields["patient"] == "Sophie"
+
+    def test_a_name_and_an_age_answer_who_not_why(self, chat, maria):
+        c = chat(maria)
+        c.say("I need to make an appointment for my son")
+        c.say("Lucas, the 5 year old")
+        assert c.state.fields["patient"] == "Lucas" and c.state.awaiting == "reason"
