@@ -128,6 +128,10 @@ SETS = {
     "holdout58": (DATA / "utterances_holdout58.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout59": (DATA / "utterances_holdout59.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout60": (DATA / "utterances_holdout60.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 21 (measured blind 2026-12-04, held in tests/data/blind until round 22 was measured)
+    "holdout61": (DATA / "utterances_holdout61.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout62": (DATA / "utterances_holdout62.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout63": (DATA / "utterances_holdout63.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -164,14 +168,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 21 (2026-12-04), three new authors (flight-line and base industrial workers,
-    # people writing about someone else, families in transit), measured blind before any
-    # tuning on them, on the system after round 20's fixes and the refit on rounds 1-19:
-    # pooled urgent 99.4 % (2 of 330 missed), same-day 97.8 %, flagged 2.1 %, intent 97.9 %.
-    # Held at the figures after round 21's rules and the refit on rounds 1-20 (never trained on)
-    "holdout61": (DATA / "blind" / "utterances_holdout61.jsonl", 0.975, 1.0, 1.0, 0.007),
-    "holdout62": (DATA / "blind" / "utterances_holdout62.jsonl", 0.965, 1.0, 1.0, 0.007),
-    "holdout63": (DATA / "blind" / "utterances_holdout63.jsonl", 0.985, 1.0, 1.0, 0.007),
+    # round 22 (2026-12-04), three new authors (questions about medicines, hard weather at
+    # home, Guard, Reserve and retired families), measured blind before any tuning on them, on
+    # the system after round 21's fixes and the refit on rounds 1-20: pooled urgent 99.7 % (1 of
+    # 330 missed), same-day 98.5 %, flagged 1.4 %, intent 95.9 %. Held at the figures after
+    # round 22's rules and the refit on rounds 1-21 (never trained on)
+    "holdout64": (DATA / "blind" / "utterances_holdout64.jsonl", 0.95, 1.0, 1.0, 0.007),
+    "holdout65": (DATA / "blind" / "utterances_holdout65.jsonl", 0.97, 1.0, 1.0, 0.007),
+    "holdout66": (DATA / "blind" / "utterances_holdout66.jsonl", 0.995, 1.0, 1.0, 0.007),
 }
 
 
@@ -200,7 +204,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout14.jsonl", 0.95),  # blind 77/80 (round 18); 80/80 since its fixes
     (DATA / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
     (DATA / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout17.jsonl", 0.95),  # blind 66/80 (round 21); 79/80 since its fixes
+    (DATA / "conversations_holdout17.jsonl", 0.95),  # blind 66/80 (round 21); 79/80 since its fixes
+    (DATA / "blind" / "conversations_holdout18.jsonl", 0.85),  # blind 62/80 (round 22); 71/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
