@@ -64,7 +64,9 @@ _CANCEL_VISIT_RE = re.compile(r"\b(cancel|drop|won ?t need|will not need|do not 
 # there is a deadline; so is one after another event ("she turns 1 next week", "before I
 # report next month", "we PCS in June"), not when the patient wants to come in
 _DEADLINE_RE = re.compile(r"\b(?:expir\w*|runs? out|ends|ending|lapses?|lapsing|turns? \d+|turning \d+|birthday(?: is)?"
-                          r"|report|reporting|deploy|deploying|ship out|shipping out|pcs|pcsing|is due|are due)"
+                          r"|report|reporting|deploy|deploying|ship out|shipping out|pcs|pcsing|is due|are due"
+                          # another event's date: "he's got soccer tryouts in three weeks"
+                          r"|tryouts?|games?|season|camp|trip|flight|wedding|surgery|graduation|school starts|starts)"
                           r"\s+(?:(?:on|in|by|at|the)\s+){0,2}(\S+)")
 # a visit being moved, or one the patient cannot make: its date is not the wanted time
 _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*|switch\w*|bump\w*"
@@ -73,7 +75,15 @@ _MOVE_VISIT_RE = re.compile(r"\b(reschedul\w*|move|moved|moving|push\w*|chang\w*
 # ("I was at the urgent care over the weekend", "Dr. Nguyen wanted to recheck in three months")
 _TOLD_OR_PAST_RE = re.compile(r"\b(?:i was (?:at|in|seen)|we were (?:at|in|seen)|i went|we went|was seen|were seen"
                               r"|(?:told|asked|wants|wanted|said for) (?:me|us|him|her|them) to|told (?:me|us)"
-                              r"|(?:wanted|wants|said|asked) to (?:recheck|re check|see|follow|check)|said to come back)\b")
+                              r"|(?:wanted|wants|said|asked) to (?:recheck|re check|see|follow|check)|said to come back"
+                              r"|said (?:to )?(?:check|come|follow) (?:back|up|in)"
+                              r"|(?:already|i) (?:did|had|got|done) (?:the|my|his|her|a|an) (?:\w+ )?(?:labs?|blood|draw|test|x ?ray|scan|a1c|bloodwork))\b")
+# time words in an opening that say how urgent or how long ago, not when to come: "Not
+# urgent, no chest pain", "a hard time focusing at school this year"
+_NOT_A_WANTED_TIME = frozenset({"not urgent", "no rush", "this year", "last year", "next year", "this month"})
+_TIME_LINKS = frozenset({"on", "in", "by", "at", "the"})
+# enum values an answer to another question names in passing, never a choice made there
+_NOT_A_CHOICE = frozenset({"no_preference", "other", "not_sure"})
 _URGENCY = {"routine": 0, "same_day": 1, "emergency": 2, "crisis": 2, "poison": 2}
 
 
@@ -677,14 +687,19 @@ class Engine:
                 return None
             message = self.u.message(", ".join(kept))
         found = extract.time_words(message, t.now.date(), "future")
-        if found and self._deadline(found.words.split()[0], message.analysed.folded):
+        if found and found.words in _NOT_A_WANTED_TIME:
+            return None
+        if found and self._deadline(found.words, message.analysed.folded):
             return None  # "my profile expires next week": the deadline, not when they want to come
         return self._extract(spec, t, message, answering=False)
 
     @staticmethod
-    def _deadline(first_word: str, folded: str) -> bool:
-        """Whether time words starting with `first_word` follow "expires (on|in|by)"."""
-        return first_word in _DEADLINE_RE.findall(folded)
+    def _deadline(time_words: str, folded: str) -> bool:
+        """Whether the time words follow "expires (on|in|by)" ("expires in 2 weeks": the
+        deadline's words start with "in", which the pattern skips)."""
+        words = time_words.split()
+        lead = {words[0], next((w for w in words if w not in _TIME_LINKS), words[0])}
+        return bool(lead.intersection(_DEADLINE_RE.findall(folded)))
 
     def _extract(self, spec: FieldSpec, t: _Turn, message: Message, *, answering: bool) -> tuple[str, str | None] | None:
         """(value, parsed) the words give for a field, or None."""
@@ -778,6 +793,26 @@ class Engine:
                 t.replies.append(Reply(text, self._quick_replies(t, spec)))
                 return
         self._set(st, spec.name, *value)
+        self._also_answered(t, spec, t.answer or t.message)
+
+    def _also_answered(self, t: _Turn, answered: FieldSpec, message: Message) -> None:
+        """An answer that gives more than was asked ("tuesday morning, video, it's for my
+        knee"; "allopurinol, for the gout. to the base pharmacy as usual") fills the other
+        fields it names, as an opening would; free text (a reason, a symptom) is only
+        taken when asked for."""
+        st = t.state
+        for spec in self._flow(st).fields:
+            if (spec.name in st.fields or spec.name == answered.name
+                    or spec.from_opening in ("never", "reason", "symptom", "self_care", "onset")):
+                continue
+            value = self._from_opening(spec, t, message)
+            if value is None:
+                continue
+            if spec.kind == "enum" and value[0] in _NOT_A_CHOICE:
+                continue  # "Friday if you have anything" chose no visit type
+            if spec.kind == "time" and value[1] is None:
+                continue  # "250s in the morning" tells when the sugar is high, not when to come
+            self._set(st, spec.name, *value)
 
     def _unsure_which(self, t: _Turn, spec: FieldSpec) -> tuple[str, None] | None:
         """The patient could not say which of their medications "the prostate pill" is:

@@ -73,7 +73,7 @@ def has_cue(lexicon: Lexicon, name: str, message: Message) -> bool:
 # -- enumerations ---------------------------------------------------------------
 
 _NEGATORS = frozenset({"not", "no", "dont", "don't", "without", "never"})
-_CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch"})
+_CORRECTION_STEMS = frozenset({"actual", "instead", "rather", "wait", "chang", "make", "switch", "mean"})
 
 
 def _negated_before(words: Sequence[str], start: int) -> bool:

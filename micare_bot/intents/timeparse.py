@@ -48,7 +48,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # a work pattern that rules times in or out: "whenever, I work nights" (told in an
         # answer about when; an opening's "I work nights" is no time asked for)
         ("shift", r"\b(?:work(?:s|ing)?\s+(?:nights|days|evenings|swings|mids|overnights?|the\s+night\s+shift)|(?:night|day|swing|mid|graveyard)\s+shifts?|on\s+(?:nights|swings|mids))\b"),
-        ("clock", r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm|a\.m\.|p\.m\.)\b|\bnoon\b|\bafter\s+\d{1,2}\b"),
+        # "after 6" is a clock time, "after 6 weeks" is not
+        ("clock", r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm|a\.m\.|p\.m\.)\b|\bnoon\b"
+                  r"|\bafter\s+\d{1,2}\b(?!\s*(?:days?|weeks?|months?|years?|hours?|hrs?|mins?|minutes?|visits?))"),
         ("started", r"\b(started|began|begun|came\s+on|kicked\s+in)\b"),
     )
 )

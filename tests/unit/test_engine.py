@@ -1469,3 +1469,64 @@ class TestRound22Answers:
         c.say("I need to make an appointment for my son")
         c.say("Lucas, the 5 year old")
         assert c.state.fields["patient"] == "Lucas" and c.state.awaiting == "reason"
+
+
+class TestRound23Answers:
+    """Openings and answers from round 23's blind conversation scripts (cv19: answers that
+    give more than was asked)."""
+
+    def test_an_answer_that_names_another_field_fills_it(self, chat, jordan):
+        c = chat(jordan)
+        c.say("Refill please.")
+        c.say("losartan, for my blood pressure. to the base pharmacy as usual")
+        assert c.state.fields["medication"] == "Losartan 50 mg tablet"
+        assert "base" in c.state.fields["pharmacy"].lower() and c.state.awaiting == "confirm"
+
+    def test_a_reason_answer_with_a_day_and_a_visit_type_fills_both(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I'd like to make an appointment")
+        c.say("tuesday morning, video, it's for my knee. it's been clicking since I started running again")
+        assert c.state.fields["visit_type"] == "virtual"
+        assert "tuesday" in c.state.fields["preferred_time"].lower()
+
+    def test_words_in_passing_choose_nothing_else(self, chat, jordan):
+        """'Friday if you have anything' answers when, not the visit type; '250s in the
+        morning' tells when the sugar is high, not when to come."""
+        c = chat(jordan)
+        c.say("need an appointment for my ingrown toenail, it's been bugging me")
+        c.say("Friday if you have anything")
+        assert c.state.awaiting == "visit_type"
+        c = chat(jordan)
+        c.say("I'd like to make an appointment")
+        c.say("sugars running high, 250s in the morning")
+        assert c.state.awaiting == "preferred_time"
+
+    @pytest.mark.parametrize("opening", [
+        "need a follow up for my lower back. the PT guy said check back with my PCM after 6 weeks",
+        "my son needs a sports physical, he's got soccer tryouts in three weeks",
+        "I want to talk to the doc about maybe getting scoped for my heartburn. Not urgent, no chest pain",
+        "Can I get an appt for my diabetes check? I already did the A1c draw at the lab on Monday",
+        "I need an appointment for my profile renewal, it expires in 2 weeks",
+    ])
+    def test_a_time_that_is_not_when_to_come_is_not_taken(self, chat, jordan, opening):
+        c = chat(jordan)
+        c.say(opening)
+        assert "preferred_time" not in c.state.fields
+
+    def test_a_clock_time_after_a_number_is_still_a_time(self, chat, jordan):
+        c = chat(jordan)
+        c.say("can I come in after 6 tomorrow for my knee")
+        assert "after 6" in c.state.fields["preferred_time"]
+
+    def test_i_mean_corrects_the_choice(self, chat, maria):
+        c = chat(maria)
+        c.say("Lucas starts at the CDC on post next month and they need his shot record")
+        c.say("can you just mail it to me? like through the portal messages I mean, not the post office")
+        assert c.state.fields["delivery"] == "secure_message"
+
+    def test_scratch_the_whole_thing_cancels_without_a_wound(self, chat, maria):
+        c = chat(maria)
+        c.say("need to book Lucas a follow-up for his ear infection")
+        c.answer_until("confirm", {"patient": "Lucas", "preferred_time": "friday afternoon", "visit_type": "in person"})
+        r = c.say("no, scratch the whole thing. his mom already booked one through the app this morning. Cancel it.")
+        assert cancelled(r)
