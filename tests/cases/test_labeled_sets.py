@@ -132,6 +132,10 @@ SETS = {
     "holdout61": (DATA / "utterances_holdout61.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout62": (DATA / "utterances_holdout62.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout63": (DATA / "utterances_holdout63.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 22 (measured blind 2026-12-04, held in tests/data/blind until round 23 was measured)
+    "holdout64": (DATA / "utterances_holdout64.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout65": (DATA / "utterances_holdout65.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout66": (DATA / "utterances_holdout66.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -168,14 +172,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 22 (2026-12-04), three new authors (questions about medicines, hard weather at
-    # home, Guard, Reserve and retired families), measured blind before any tuning on them, on
-    # the system after round 21's fixes and the refit on rounds 1-20: pooled urgent 99.7 % (1 of
-    # 330 missed), same-day 98.5 %, flagged 1.4 %, intent 95.9 %. Held at the figures after
-    # round 22's rules and the refit on rounds 1-21 (never trained on)
-    "holdout64": (DATA / "blind" / "utterances_holdout64.jsonl", 0.95, 1.0, 1.0, 0.007),
-    "holdout65": (DATA / "blind" / "utterances_holdout65.jsonl", 0.97, 1.0, 1.0, 0.007),
-    "holdout66": (DATA / "blind" / "utterances_holdout66.jsonl", 0.995, 1.0, 1.0, 0.007),
+    # round 23 (2026-12-04), three new authors (teenagers writing for themselves; eyes, ears,
+    # teeth and skin; symptoms told by analogy), measured blind before any tuning on them, on
+    # the system after round 22's fixes and the refit on rounds 1-21: pooled urgent 98.5 % (5
+    # of 330 missed), same-day 95.6 %, flagged 2.8 %, intent 96.8 %. Held at the figures after
+    # round 23's rules and the refit on rounds 1-22 (never trained on)
+    "holdout67": (DATA / "blind" / "utterances_holdout67.jsonl", 0.975, 1.0, 1.0, 0.035),
+    "holdout68": (DATA / "blind" / "utterances_holdout68.jsonl", 0.94, 1.0, 1.0, 0.007),
+    "holdout69": (DATA / "blind" / "utterances_holdout69.jsonl", 0.975, 1.0, 1.0, 0.007),
 }
 
 
@@ -205,7 +209,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout15.jsonl", 0.95),  # blind 69/80 (round 19); 76/80 since its fixes
     (DATA / "conversations_holdout16.jsonl", 0.9),  # blind 66/80 (round 20); 76/80 since its fixes
     (DATA / "conversations_holdout17.jsonl", 0.95),  # blind 66/80 (round 21); 79/80 since its fixes
-    (DATA / "blind" / "conversations_holdout18.jsonl", 0.85),  # blind 62/80 (round 22); 71/80 since its fixes
+    (DATA / "conversations_holdout18.jsonl", 0.85),  # blind 62/80 (round 22); 71/80 since its fixes
+    (DATA / "blind" / "conversations_holdout19.jsonl", 0.9),  # blind 63/80 (round 23); 74/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
