@@ -52,7 +52,7 @@ MAX_REQUEST_STEMS = 12  # longer answers to the message question are the message
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
 CONFIRM_REPLIES = ("Confirm", "Change", "Cancel")
 _CANCEL_FILLER = frozenset(
-    "this that it the request please convers chat everyth all my messag just ok okay actual i want to no "
+    "this that it the request please convers chat everyth all my messag just ok okay actual i want to no nah nope "
     "thank thanks you can we let us do everyth whole and pleas".split()
 )
 _LEAD_FILLER = frozenset("no nope nah ugh um umm uh oh hmm ok okay actual wait sorri sorry well so".split())
@@ -389,6 +389,8 @@ class Engine:
                 lexical = classify(t.message, self.lexicon)
                 return not (lexical.intent in MAIN_INTENTS
                             and lexical.scores.get(lexical.intent, 0) >= SWITCH_OVER_CANCEL_SCORE)
+            if self._said(t, "defer"):
+                return True  # "don't send this, I will mention it at my appointment on Thursday"
             switching = (c.intent in MAIN_INTENTS and c.intent != t.state.intent
                          and c.scores.get(c.intent, 0) >= SWITCH_OVER_CANCEL_SCORE and self._said(t, "switch"))
             return not switching

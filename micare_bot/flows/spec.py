@@ -17,7 +17,7 @@ from ..yamlfile import load_yaml
 FLOWS_FILE = Path(__file__).parent / "data" / "flows.yaml"
 KINDS = frozenset({"text", "time", "enum", "medication", "pharmacy", "test"})
 OPENING_MODES = frozenset({"always", "never", "symptom", "reason", "onset", "severity", "self_care"})
-CONTROL_WORDS = ("yes", "no", "cancel", "strong_cancel", "retract", "restart", "switch", "deny", "unsure")
+CONTROL_WORDS = ("yes", "no", "cancel", "strong_cancel", "retract", "defer", "restart", "switch", "deny", "unsure")
 
 
 @dataclass(frozen=True)

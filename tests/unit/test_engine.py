@@ -1530,3 +1530,25 @@ class TestRound23Answers:
         c.answer_until("confirm", {"patient": "Lucas", "preferred_time": "friday afternoon", "visit_type": "in person"})
         r = c.say("no, scratch the whole thing. his mom already booked one through the app this morning. Cancel it.")
         assert cancelled(r)
+
+
+class TestRound24Answers:
+    """Openings and answers from round 24's blind conversation scripts (cv20: in a hurry)."""
+
+    def test_nah_cancel_at_the_read_back_cancels(self, chat, maria):
+        c = chat(maria)
+        c.say("can lucas get in for his well-child")
+        c.answer_until("confirm", {"preferred_time": "next sat", "visit_type": "in person"})
+        assert cancelled(c.say("nah cancel, just realized we're out of town that week"))
+
+    def test_put_off_to_a_booked_visit_cancels_not_changes(self, chat, jordan):
+        c = chat(jordan)
+        c.say("I've had a mild cough hanging on since my cold.")
+        c.answer_until("confirm", {"onset": "about 3 weeks", "self_care": "honey and tea"})
+        r = c.say("Actually, please don't send this. I will mention it at my appointment on Thursday.")
+        assert cancelled(r)
+
+    def test_or_anything_in_an_opening_chooses_no_visit_type(self, chat, jordan):
+        c = chat(jordan)
+        c.say("follow-up on my depression meds pls, not in any danger or anything, just want to adjust it")
+        assert c.state.fields.get("visit_type") != "no_preference"
