@@ -427,7 +427,7 @@ class Engine:
         elif spec.kind == "pharmacy":
             answered = extract.pharmacy(self.lexicon, rest, named_only=True) is not None
         else:
-            found = extract.medication(self.lexicon, rest, t.patient.medications)
+            found = extract.medication(self.lexicon, rest, self._medication_list(t))
             answered = found is not None and found.value is not None
         return rest if answered else None
 
@@ -667,6 +667,13 @@ class Engine:
             return (value, None) if value else None
         return self._extract(spec, t, message, answering=False)
 
+    @staticmethod
+    def _medication_list(t: _Turn) -> tuple[str, ...]:
+        """The list a named drug is matched against: the account holder's, unless the
+        request is for a child (whose drugs are not on it: "Arjun needs his Flovent" is no
+        refill of his mother's Symbicort). Unmatched, the drug is filed as typed."""
+        return () if Engine._for_child(t.state, t.patient) else tuple(t.patient.medications)
+
     def _says_what_is_wrong(self, message: Message, patient: PatientContext) -> bool:
         return _says_what_is_wrong(message, patient) and not self.u.only_vague(message)
 
@@ -727,7 +734,7 @@ class Engine:
                 return extract.clean_answer(message.text), parsed
             return None
         if kind == "medication":
-            match = extract.medication(self.lexicon, message, t.patient.medications)
+            match = extract.medication(self.lexicon, message, self._medication_list(t))
             if match and match.value:
                 return match.value, None
             if answering and match and match.unlisted and not self._knows_not(message):
@@ -822,7 +829,7 @@ class Engine:
         if spec.kind != "medication":
             return None
         for words in t.state.words:
-            match = extract.medication(self.lexicon, self.lexicon.message(words), t.patient.medications)
+            match = extract.medication(self.lexicon, self.lexicon.message(words), self._medication_list(t))
             if match and not match.value and match.candidates:
                 return "not sure which: " + " or ".join(match.candidates), None
         return None
@@ -897,24 +904,29 @@ class Engine:
         if name == "change":
             return Reply(self.prompts.render("which_field"), self._change_replies(st))
         spec = self._flow(st).field(name)
-        candidates = tuple(patient.medications) if spec.kind == "medication" else ()
+        child = self._for_child(st, patient)
+        candidates = tuple(patient.medications) if spec.kind == "medication" and not child else ()
         return Reply(self.prompts.render(f"ask_{name}", candidates=candidates, fields=dict(st.fields)),
-                     self._quick_replies_for(spec, patient))
+                     self._quick_replies_for(spec, patient, child=child))
 
     def _candidates(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
-        return tuple(t.patient.medications) if spec.kind == "medication" else ()
+        return self._medication_list(t) if spec.kind == "medication" else ()
 
     def _quick_replies(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
-        return self._quick_replies_for(spec, t.patient)
+        return self._quick_replies_for(spec, t.patient, child=self._for_child(t.state, t.patient))
 
-    def _quick_replies_for(self, spec: FieldSpec, patient: PatientContext) -> tuple[str, ...]:
+    def _quick_replies_for(self, spec: FieldSpec, patient: PatientContext, *, child: bool = False) -> tuple[str, ...]:
         if spec.quick_replies:
             return spec.quick_replies
         if spec.kind == "enum":
             return tuple(self.flows.value_labels.get(spec.name, {}).values())
-        if spec.kind == "medication":
-            return tuple(patient.medications)
+        if spec.kind == "medication" and not child:
+            return tuple(patient.medications)  # the account holder's: no buttons for a child's
         return ()
+
+    @staticmethod
+    def _for_child(st: ConversationState, patient: PatientContext) -> bool:
+        return bool(patient.dependents) and st.fields.get("patient") not in (None, "self")
 
     def _patient_replies(self, t: _Turn) -> tuple[str, ...]:
         return ("Me", *(d.name.split()[0] for d in t.patient.dependents))
@@ -1007,7 +1019,7 @@ class Engine:
         if spec.kind in ("enum", "time"):
             return self._extract(spec, t, msg, answering=False)
         if spec.kind == "medication":
-            match = extract.medication(self.lexicon, msg, t.patient.medications)
+            match = extract.medication(self.lexicon, msg, self._medication_list(t))
             if match and not match.value and len(match.candidates) == 2 and t.state.fields.get(spec.name) in match.candidates:
                 # "no, I meant the furosemide, I still have plenty of the losartan": of the two
                 # named, the one not already in the request

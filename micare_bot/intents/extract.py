@@ -207,7 +207,9 @@ def medication(lexicon: Lexicon, message: Message, medications: Sequence[str]) -
     fuzzy = _fuzzy_entries(message, medications)
     if len(fuzzy) == 1:
         return MedicationMatch(fuzzy[0])
-    class_generics = {g for _, m in _matches(lexicon.drug_classes, message) for g in m.payload}
+    # a drug named outright is the drug, whatever its kind's word beside it matches: "his
+    # Flovent inhaler" is no Symbicort on the list because both are inhalers
+    class_generics = set() if named else {g for _, m in _matches(lexicon.drug_classes, message) for g in m.payload}
     by_class = _by_form(lexicon, message, [e for e, g in entries.items() if g & class_generics])
     if len(by_class) == 1:
         return MedicationMatch(by_class[0])

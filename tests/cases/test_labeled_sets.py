@@ -222,7 +222,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout18.jsonl", 0.85),  # blind 62/80 (round 22); 71/80 since its fixes
     (DATA / "conversations_holdout19.jsonl", 0.9),  # blind 63/80 (round 23); 74/80 since its fixes
     (DATA / "conversations_holdout20.jsonl", 0.95),  # blind 73/80 (round 24); 77/80 since its fixes
-    (DATA / "blind" / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 72/80 since its fixes
+    (DATA / "blind" / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

@@ -1552,3 +1552,17 @@ class TestRound24Answers:
         c = chat(jordan)
         c.say("follow-up on my depression meds pls, not in any danger or anything, just want to adjust it")
         assert c.state.fields.get("visit_type") != "no_preference"
+
+    def test_a_childs_named_drug_is_not_matched_to_the_parents_list(self, chat):
+        """'Arjun needs his Flovent inhaler refilled' was filed as his mother's Symbicort (cv21-072)."""
+        from micare_bot.models import Dependent, PatientContext
+
+        priya = PatientContext("Priya Raman", 38, ("Montelukast 10 mg tablet",
+                                                   "Budesonide-formoterol (Symbicort) 160/4.5 mcg inhaler"),
+                               (Dependent("Arjun", 6),))
+        c = chat(priya)
+        c.say("Arjun needs his Flovent inhaler refilled before school starts, he uses it every morning.")
+        assert "flovent" in c.state.fields["medication"].lower()
+        c = chat(priya)
+        c.say("refill my Flovent inhaler please")
+        assert "flovent" in c.state.fields["medication"].lower()
