@@ -370,9 +370,10 @@ class Engine:
                 return (self._said_in("strong_cancel", lattice) or self._cancel_clause(first, lattice)
                         or bool(_GIVE_UP_TO_CALL_RE.search(t.message.analysed.folded))
                         or self._retracted_at_end(clauses))
-            only_cancel = any(self._cancel_clause(c, lat) for c, lat in clauses)
+            cancels = [i for i, (c, lat) in enumerate(clauses) if self._cancel_clause(c, lat)]
+            only_cancel = bool(cancels)
             if only_cancel:
-                t.answer = self._answer_after_cancel(t, clauses)
+                t.answer = self._answer_after_cancel(t, clauses, cancels[-1])
                 if t.answer is not None:
                     return False
         else:
@@ -403,9 +404,11 @@ class Engine:
         stems, lattice = clauses[-1]
         return len(stems) <= MAX_RETRACT_STEMS and self._said_in("retract", lattice)
 
-    def _answer_after_cancel(self, t: _Turn, clauses: Sequence[tuple[Sequence[str], Lattice]]) -> Message | None:
+    def _answer_after_cancel(self, t: _Turn, clauses: Sequence[tuple[Sequence[str], Lattice]],
+                             last: int) -> Message | None:
         """"could you mail it? how long does mail order take... never mind, the base pharmacy":
-        the never mind takes back the thought, and the answer that follows it is the answer."""
+        the never mind (the clause `last`) takes back the thought, and the answer that follows
+        it is the answer."""
         st = t.state
         flow = self.flows.flows.get(st.intent or "other")
         if flow is None or st.awaiting not in flow.field_names:
@@ -413,7 +416,6 @@ class Engine:
         spec = flow.field(st.awaiting)
         if spec.kind not in ("enum", "pharmacy", "medication"):
             return None  # a free-text answer after "never mind" may be the reason for it
-        last = max(i for i, (c, lat) in enumerate(clauses) if self._cancel_clause(c, lat))
         if last + 1 >= len(clauses) or len(clauses[last + 1][0]) > MAX_ANSWER_AFTER_CANCEL:
             return None  # "never mind, I just looked and I can book it online myself" is no answer
         texts = t.message.analysed.clause_texts
@@ -422,14 +424,8 @@ class Engine:
         rest = self.u.message(texts[last + 1])
         if self._said(t, "strong_cancel", self.u.message(", ".join(texts[last + 1:]))):
             return None  # "never mind, the base pharmacy... no, I'll just call"
-        if spec.kind == "enum":
-            answered = extract.enum_value(self.lexicon, spec.name, rest) is not None
-        elif spec.kind == "pharmacy":
-            answered = extract.pharmacy(self.lexicon, rest, named_only=True) is not None
-        else:
-            found = extract.medication(self.lexicon, rest, self._medication_list(t))
-            answered = found is not None and found.value is not None
-        return rest if answered else None
+        # read as an opening reads it: a value named, not any words at all
+        return rest if self._extract(spec, t, rest, answering=False) is not None else None
 
     def _restart(self, t: _Turn) -> None:
         st = t.state
@@ -668,11 +664,16 @@ class Engine:
         return self._extract(spec, t, message, answering=False)
 
     @staticmethod
-    def _medication_list(t: _Turn) -> tuple[str, ...]:
-        """The list a named drug is matched against: the account holder's, unless the
-        request is for a child (whose drugs are not on it: "Arjun needs his Flovent" is no
-        refill of his mother's Symbicort). Unmatched, the drug is filed as typed."""
-        return () if Engine._for_child(t.state, t.patient) else tuple(t.patient.medications)
+    def _medications_for(st: ConversationState, patient: PatientContext) -> tuple[str, ...]:
+        """The list a named drug is matched against and offered from: the account holder's,
+        unless the request is for a child (whose drugs are not on it: "Arjun needs his
+        Flovent" is no refill of his mother's Symbicort). Unmatched, the drug is filed as typed."""
+        if patient.dependents and st.fields.get("patient") not in (None, "self"):
+            return ()
+        return tuple(patient.medications)
+
+    def _medication_list(self, t: _Turn) -> tuple[str, ...]:
+        return self._medications_for(t.state, t.patient)
 
     def _says_what_is_wrong(self, message: Message, patient: PatientContext) -> bool:
         return _says_what_is_wrong(message, patient) and not self.u.only_vague(message)
@@ -904,29 +905,25 @@ class Engine:
         if name == "change":
             return Reply(self.prompts.render("which_field"), self._change_replies(st))
         spec = self._flow(st).field(name)
-        child = self._for_child(st, patient)
-        candidates = tuple(patient.medications) if spec.kind == "medication" and not child else ()
+        medications = self._medications_for(st, patient)
+        candidates = medications if spec.kind == "medication" else ()
         return Reply(self.prompts.render(f"ask_{name}", candidates=candidates, fields=dict(st.fields)),
-                     self._quick_replies_for(spec, patient, child=child))
+                     self._quick_replies_for(spec, medications))
 
     def _candidates(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
         return self._medication_list(t) if spec.kind == "medication" else ()
 
     def _quick_replies(self, t: _Turn, spec: FieldSpec) -> tuple[str, ...]:
-        return self._quick_replies_for(spec, t.patient, child=self._for_child(t.state, t.patient))
+        return self._quick_replies_for(spec, self._medication_list(t))
 
-    def _quick_replies_for(self, spec: FieldSpec, patient: PatientContext, *, child: bool = False) -> tuple[str, ...]:
+    def _quick_replies_for(self, spec: FieldSpec, medications: tuple[str, ...]) -> tuple[str, ...]:
         if spec.quick_replies:
             return spec.quick_replies
         if spec.kind == "enum":
             return tuple(self.flows.value_labels.get(spec.name, {}).values())
-        if spec.kind == "medication" and not child:
-            return tuple(patient.medications)  # the account holder's: no buttons for a child's
+        if spec.kind == "medication":
+            return medications
         return ()
-
-    @staticmethod
-    def _for_child(st: ConversationState, patient: PatientContext) -> bool:
-        return bool(patient.dependents) and st.fields.get("patient") not in (None, "self")
 
     def _patient_replies(self, t: _Turn) -> tuple[str, ...]:
         return ("Me", *(d.name.split()[0] for d in t.patient.dependents))
