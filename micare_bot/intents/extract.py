@@ -357,7 +357,9 @@ _STOP = frozenset({
 
 
 def test_name(lexicon: Lexicon, message: Message) -> str | None:
-    """The test or study the words name ("my echocardiogram", "the foot film")."""
+    """The test or study the words name ("my echocardiogram", "the foot film"); tests named
+    in different clauses are all kept, in order ("my uric acid level from the blood work?
+    And the kidney numbers" -> "uric acid level, kidney numbers")."""
     found = _matches(lexicon.test_index, message)
     # "it was the MRI of my shoulder, not an xray": the test ruled out is not the one meant
     found = [cm for cm in found if not _negated_before(message.words[cm[0]], cm[1].start)] or found
@@ -365,7 +367,21 @@ def test_name(lexicon: Lexicon, message: Message) -> str | None:
         return None
     # "my bloood work resluts, the cbc from my phisical": the test named, not the word for tests
     specific = [cm for cm in found if not generic_test(message.words[cm[0]][cm[1].start:cm[1].end])]
-    c, m = max(specific or found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
+    if not specific:
+        c, m = max(found, key=lambda cm: (cm[1].end - cm[1].start, -cm[1].start))
+        return _test_in_clause(lexicon, message, c, m, found)
+    named: list[str] = []
+    for c in sorted({c for c, _ in specific}):
+        m = max((m for clause, m in specific if clause == c), key=lambda m: (m.end - m.start, -m.start))
+        typed = _test_in_clause(lexicon, message, c, m, found)
+        if not any(typed.lower() in earlier.lower() or earlier.lower() in typed.lower() for earlier in named):
+            named.append(typed)
+    return ", ".join(named)
+
+
+def _test_in_clause(lexicon: Lexicon, message: Message, c: int, m: Match,
+                    found: Sequence[tuple[int, Match]]) -> str:
+    """One clause's test as typed, grown by the words that belong to its name."""
     words = message.words[c]
     start, end = _joined(m.start, m.end, [hit for clause, hit in found if clause == c], words)
     first = start
@@ -417,7 +433,7 @@ def _joined(start: int, end: int, hits: Sequence[Match], words: Sequence[str]) -
 
 
 _TEST_JOINERS = frozenset(("and", "plus", "&"))
-_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodwork imaging the my his her a".split())
+_GENERIC_TEST_WORDS = frozenset("blood draw work lab labs test tests scan bloodwork imaging radiology the my his her a".split())
 
 
 def generic_test(words: Sequence[str]) -> bool:
