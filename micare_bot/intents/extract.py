@@ -449,7 +449,7 @@ def _not_a_test_part(word: str) -> bool:
 
 
 _TEST_TAIL_RE = re.compile(
-    r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right)\s+){0,2}[a-z0-9]+"
+    r"^(?:of|on|for|to check|checking|to look at|looking at)\s+(?:(?:my|his|her|their|the|a|an|your|left|right|lower|upper)\s+){0,3}[a-z0-9]+"
 )
 _TEST_NOUNS = frozenset("labs lab test tests panel level levels bloodwork screen screening work".split())
 _TAIL_NOT_PARTS = frozenset(

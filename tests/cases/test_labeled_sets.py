@@ -190,9 +190,9 @@ BLIND = {
     # after round 25's fixes and the refit on rounds 1-24: pooled urgent 97.9 % (7 of 330
     # missed), same-day 88.1 %, flagged 4.1 %, intent 95.4 %. Held at the figures after
     # round 26's rules and the refit on rounds 1-25 (never trained on)
-    "holdout76": (DATA / "blind" / "utterances_holdout76.jsonl", 0.94, 1.0, 0.93, 0.05),
-    "holdout77": (DATA / "blind" / "utterances_holdout77.jsonl", 0.94, 1.0, 0.93, 0.05),
-    "holdout78": (DATA / "blind" / "utterances_holdout78.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout76": (DATA / "blind" / "utterances_holdout76.jsonl", 0.94, 1.0, 1.0, 0.021),
+    "holdout77": (DATA / "blind" / "utterances_holdout77.jsonl", 0.95, 1.0, 1.0, 0.028),
+    "holdout78": (DATA / "blind" / "utterances_holdout78.jsonl", 0.96, 1.0, 1.0, 0.007),
 }
 
 
@@ -226,7 +226,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout19.jsonl", 0.9),  # blind 63/80 (round 23); 74/80 since its fixes
     (DATA / "conversations_holdout20.jsonl", 0.95),  # blind 73/80 (round 24); 77/80 since its fixes
     (DATA / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
-    (DATA / "blind" / "conversations_holdout22.jsonl", 0.9),  # blind 73/80 (round 26)
+    (DATA / "blind" / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

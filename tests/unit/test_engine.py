@@ -393,6 +393,24 @@ class TestNoJunkFromOpenings:
         c.say("are my A1c and lipid panel from Tuesday back yet")
         assert c.state.fields["test"] == "A1c and lipid panel"
 
+    def test_tests_named_in_two_clauses_are_both_filed(self, chat, jordan):
+        """'my uric acid level ...? And the kidney numbers' files both, in order; a clinic
+        called Radiology Associates is no test beside the MRI."""
+        c = chat(jordan)
+        c.say("Can someone tell me my uric acid level from the blood work? And the kidney numbers while you're at it.")
+        assert c.state.fields["test"] == "uric acid level, kidney numbers"
+        c = chat(jordan)
+        c.say("Got an MRI of my lower back at the off-base imaging place, Radiology Associates. "
+              "Has Dr. Moss looked at the report yet?")
+        assert c.state.fields["test"].startswith("MRI of my lower back")
+        assert "Radiology" not in c.state.fields["test"]
+
+    def test_a_habit_gone_by_is_not_self_care(self, chat, jordan):
+        """'more than they used to' tried nothing; 'already on the gabapentin' did."""
+        c = chat(jordan)
+        c.say("My feet have been tingling and burning at night, more than they used to, and I'm already on the gabapentin.")
+        assert "gabapentin" in c.state.fields["self_care"]
+
     def test_a_question_about_taking_a_medicine_is_not_self_care(self, chat, jordan):
         """'Is it ok to take Benadryl with my trazodone?' asks; 'what have you tried?' is still asked."""
         c = chat(jordan)
