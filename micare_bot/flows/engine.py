@@ -149,9 +149,26 @@ _VAGUE_FEELING_WORDS = frozenset(
 
 
 def _says_what_is_wrong(message: Message, patient: PatientContext) -> bool:
+    return bool(_what_is_wrong_words(message, patient))
+
+
+def _what_is_wrong_words(message: Message, patient: PatientContext) -> list[str]:
     names = {fold(d.name.split()[0]) for d in patient.dependents if d.name}
-    return any(w not in _GENERIC_WORDS and w not in _SICK_VISIT_WORDS and w not in _VAGUE_FEELING_WORDS
-               and w not in names and not w.isdigit() for w in message.analysed.all_words)
+    return [w for w in message.analysed.all_words if w not in _GENERIC_WORDS and w not in _SICK_VISIT_WORDS
+            and w not in _VAGUE_FEELING_WORDS and w not in names and not w.isdigit()]
+
+
+def _names_a_topic_only(message: Message, patient: PatientContext) -> bool:
+    """"I have a question about my pregnancy", "headache question": the subject of a question,
+    not what is happening, so the symptom is still asked (the answer may be the emergency:
+    "I'm bleeding a lot, soaking a pad every hour")."""
+    words = message.analysed.all_words
+    return (any(w in _QUESTION_WORDS for w in words)
+            and len(_what_is_wrong_words(message, patient)) <= _TOPIC_WORDS_AT_MOST)
+
+
+_QUESTION_WORDS = frozenset({"question", "questions", "concern", "concerns", "ask"})
+_TOPIC_WORDS_AT_MOST = 2
 
 
 @dataclass
@@ -635,7 +652,8 @@ class Engine:
         if mode == "symptom":
             # "my baby is sick, she's been fussy": something is wrong, not what, so the bot asks
             # what the symptoms are (an answer that may itself be the emergency)
-            if self._intent_score(message, "symptom") > 0 and self._says_what_is_wrong(message, t.patient):
+            if (self._intent_score(message, "symptom") > 0 and self._says_what_is_wrong(message, t.patient)
+                    and not _names_a_topic_only(message, t.patient)):
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "self_care":

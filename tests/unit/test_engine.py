@@ -1160,6 +1160,20 @@ class TestRound16Answers:
         r = c.say("I need an appointment, I've been feeling dizzy for a week")
         assert "dizzy" in r.state.fields.get("reason", "") and r.state.awaiting != "reason"
 
+    def test_a_question_that_names_only_its_subject_asks_what_is_happening(self, chat, jordan):
+        """'I have a question about my pregnancy' is a subject, not a symptom: the bot asks,
+        and the answer is screened ('soaking a pad every hour' is an emergency)."""
+        c = chat(jordan)
+        r = c.say("I have a question about my pregnancy.")
+        if r.state.awaiting == "intent":
+            r = c.say("a symptom question")
+        assert r.state.awaiting == "symptom"
+        r = c.say("I'm bleeding a lot, soaking a pad every hour, with cramping")
+        assert redirected(r, "emergency")
+        c = chat(jordan)
+        c.say("Question about my rash: it's itchy and spreading on both arms since Saturday")
+        assert "rash" in c.state.fields.get("symptom", "")
+
     def test_a_generic_test_is_asked_which(self, chat, jordan):
         c = chat(jordan)
         r = c.say("did my labs come back")
