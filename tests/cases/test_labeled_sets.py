@@ -149,6 +149,10 @@ SETS = {
     "holdout73": (DATA / "utterances_holdout73.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout74": (DATA / "utterances_holdout74.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout75": (DATA / "utterances_holdout75.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 26 (measured blind 2026-12-04, held in tests/data/blind until round 27 was measured)
+    "holdout76": (DATA / "utterances_holdout76.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout77": (DATA / "utterances_holdout77.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout78": (DATA / "utterances_holdout78.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -189,14 +193,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 26 (2026-12-04), three new authors (infections and travel; head and nerve problems;
-    # stomach, bowel and hormones), measured blind before any tuning on them, on the system
-    # after round 25's fixes and the refit on rounds 1-24: pooled urgent 97.9 % (7 of 330
-    # missed), same-day 88.1 %, flagged 4.1 %, intent 95.4 %. Held at the figures after
-    # round 26's rules and the refit on rounds 1-25 (never trained on)
-    "holdout76": (DATA / "blind" / "utterances_holdout76.jsonl", 0.94, 1.0, 1.0, 0.021),
-    "holdout77": (DATA / "blind" / "utterances_holdout77.jsonl", 0.95, 1.0, 1.0, 0.028),
-    "holdout78": (DATA / "blind" / "utterances_holdout78.jsonl", 0.96, 1.0, 1.0, 0.007),
+    # round 27 (2026-12-04), three new authors (cancer and chemo; exertion and training
+    # injuries; fertility, early pregnancy and contraception), measured blind before any
+    # tuning on them, on the system after round 26's fixes and the refit on rounds 1-25:
+    # pooled urgent 97.3 % (9 of 330 missed), same-day 88.1 %, flagged 1.8 %, intent 95.2 %.
+    # Held at the figures after round 27's rules and the refit on rounds 1-26 (never trained on)
+    "holdout79": (DATA / "blind" / "utterances_holdout79.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout80": (DATA / "blind" / "utterances_holdout80.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout81": (DATA / "blind" / "utterances_holdout81.jsonl", 0.94, 1.0, 0.93, 0.05),
 }
 
 
@@ -230,7 +234,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout19.jsonl", 0.9),  # blind 63/80 (round 23); 74/80 since its fixes
     (DATA / "conversations_holdout20.jsonl", 0.95),  # blind 73/80 (round 24); 77/80 since its fixes
     (DATA / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
-    (DATA / "blind" / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
+    (DATA / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
+    (DATA / "blind" / "conversations_holdout23.jsonl", 0.8),  # blind 63/80 (round 27)
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
