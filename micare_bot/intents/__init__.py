@@ -20,7 +20,7 @@ from ..text import fold
 
 _WORD_RE = re.compile(r"[a-z0-9]+")  # the words as typed, before spelling correction ("siento" is no "into")
 from .phrases import building
-from .triage import Triage, load_triage
+from .triage import ClauseSpans, Triage, load_triage
 
 __all__ = ["CLARIFY_BELOW", "LexiconError", "Reading", "Understanding", "load_understanding"]
 
@@ -89,8 +89,9 @@ class Understanding:
         answer to a pointed question is not the kind of text the model learned from)."""
         message = self.lexicon.message(text)
         feats = _Features(message)  # counted once, and only if a model is asked
-        intent = self._classify(message, feats)
-        triage = self.rules.assess(message)
+        scanned = self.rules.scan(message)  # one walk per clause finds the intent phrases and the red flags
+        intent = self._classify(message, feats, scanned)
+        triage = self.rules.assess(message, scanned)
         if not triage.urgent and earlier:
             triage = self.rules.assess(self.lexicon.message(f"{earlier}. {text}"))
         if second_opinion:
@@ -107,8 +108,8 @@ class Understanding:
         """The lexicon's intent, blended with the intent model's when there is one."""
         return self._classify(message, _Features(message))
 
-    def _classify(self, message: Message, feats: "_Features") -> Classification:
-        lexical = classify(message, self.lexicon)
+    def _classify(self, message: Message, feats: "_Features", scanned: ClauseSpans | None = None) -> Classification:
+        lexical = classify(message, self.lexicon, scanned)
         if self.intent_model is None or len(lexical.scores) < 2:
             # no phrase at all: "other" with no confidence, so the bot asks; one intent
             # alone: its full share already outweighs anything the model could add

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..models import Classification
-from .lexicon import Lexicon, Message
+from .lexicon import IntentPhrase, Lexicon, Message
 from .phrases import spans
 
 # Confidence = top / (top + runner-up + SMOOTHING): one explicit request alone
@@ -97,8 +97,18 @@ def _combine(weights: list[float]) -> float:
     return round(total, 3)
 
 
-def classify(message: Message, lexicon: Lexicon) -> Classification:
-    """The most likely intent and how sure we are (0..1)."""
+def _joint_spans(spans: Iterable[tuple[int, int, Any]]) -> Iterator[tuple[int, int, IntentPhrase]]:
+    """(start, end, phrase) of the intent phrases in one clause of the triage index's scan
+    (Triage.scan: each span's `intents`), in the order the intent index's own scan finds them."""
+    for start, end, kinds in spans:
+        for phrase in kinds.intents:
+            yield start, end, phrase
+
+
+def classify(message: Message, lexicon: Lexicon,
+             scanned: Sequence[Iterable[tuple[int, int, Any]]] | None = None) -> Classification:
+    """The most likely intent and how sure we are (0..1). `scanned`: the message's
+    Triage.scan, when the caller has it (it holds the intent phrases too: no second walk)."""
     # Per intent, the best weight for each distinct span of words: entries
     # that match exactly the same words ("labs" as {test}, as "labs" and as
     # "lab") are one piece of evidence, not three.
@@ -107,7 +117,8 @@ def classify(message: Message, lexicon: Lexicon) -> Classification:
     index = lexicon.intent_index
     for clause, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
         denies = "not" in message.analysed.stems[clause]  # the only way into _topic_denied
-        for start, end, phrase in spans(*index.scan(lattice, tokens)):
+        matches = spans(*index.scan(lattice, tokens)) if scanned is None else _joint_spans(scanned[clause])
+        for start, end, phrase in matches:
             if phrase.entry in seen:
                 continue
             if phrase.intent in NEGATABLE and _negated(lattice, start):

@@ -178,13 +178,18 @@ class Lexicon:
     def _build_intents(self, data: Mapping[str, Any], words: set[str]) -> None:
         self.tie_order: tuple[str, ...] = tuple(data.get("tie_order") or INTENTS)
         self.intent_index: PhraseIndex[IntentPhrase] = self._index()
+        # the templates in the order they were added: the triage index adds them too, so
+        # that one walk per clause finds the intent phrases and the red flags (triage.py)
+        self.intent_phrases: list[tuple[str, IntentPhrase]] = []
         entry = 0
         for intent, by_weight in (data.get("intents") or {}).items():
             if intent not in INTENTS:
                 raise LexiconError(f"intents.yaml: unknown intent {intent!r}")
             for weight, templates in (by_weight or {}).items():
                 for template in _templates(templates, f"intents.yaml {intent} {weight}"):
-                    self.intent_index.add(template, IntentPhrase(intent, float(weight), entry))
+                    phrase = IntentPhrase(intent, float(weight), entry)
+                    self.intent_index.add(template, phrase)
+                    self.intent_phrases.append((template, phrase))
                     entry += 1
                 words.update(_words_of(templates))
 

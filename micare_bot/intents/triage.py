@@ -70,6 +70,14 @@ class _Kinds(NamedTuple):
     unless: frozenset[int]
     excepts: tuple[int, ...]
     unless_message: frozenset[int]
+    # the lexicon's intent phrases (IntentPhrase) that end here: the intent classifier reads
+    # them from the same scan (see Triage.scan), so a clause is walked once for both
+    intents: tuple[Any, ...]
+
+
+# What one scan of a message found, per clause: (start, end, kinds) of every span that ends
+# a phrase, plain ones in scan order and then the gapped ones.
+ClauseSpans = list[list[tuple[int, int, _Kinds]]]
 
 
 def _sort_kinds(payloads: Iterable[tuple[Any, ...]]) -> _Kinds:
@@ -82,6 +90,8 @@ def _sort_kinds(payloads: Iterable[tuple[Any, ...]]) -> _Kinds:
             sorted_["voids"].append(payload[1])
         elif tag == "f":
             sorted_["features"].append(payload[1])
+        elif tag == "i":
+            sorted_["intents"].append(payload[1])
         else:  # a rule's: ("r", rule, kind, group)
             kind = payload[2]
             if kind == "phrase":
@@ -214,6 +224,10 @@ class Triage:
         for i, rule in enumerate(self.rules):
             if rule.all_features:
                 self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
+        # the lexicon's intent phrases join the index, in the lexicon's order: a plain walk
+        # serves both (the intent walk was nearly all steps the triage walk takes anyway)
+        for template, phrase in lexicon.intent_phrases:
+            self.index.add(template, ("i", phrase))
         # the index reports each span's payloads sorted by kind (one _Kinds per distinct
         # payload tuple, shared by every edge with that tuple); gapped patterns report their
         # payloads as they are, sorted on first use
@@ -261,9 +275,10 @@ class Triage:
 
     # -- evaluation ---------------------------------------------------------
 
-    def assess(self, message: Message) -> TriageResult:
-        """The most urgent level any unscoped red flag in the message calls for."""
-        found = self._scan(message)
+    def assess(self, message: Message, spans: ClauseSpans | None = None) -> TriageResult:
+        """The most urgent level any unscoped red flag in the message calls for. `spans`:
+        the message's `scan`, when the caller has it already."""
+        found = self._file(message, self.scan(message) if spans is None else spans)
         feature_hits: list[tuple[int, int, str]] = [
             (c, start, name) for c, start, end, name in found.features
             if not found.voided or not _inside((start, end), found.voided.get((c, name), ()))]
@@ -324,20 +339,29 @@ class Triage:
                 return TriageResult(rule.level, rule.id)
         return TriageResult("routine", None)
 
-    def _scan(self, message: Message) -> _Found:
-        """Every cue, feature and rule phrase in the message's clauses, filed by kind (each
-        kind's in scan order: by clause, then start, then end; gapped ones after the rest)."""
-        found = _Found()
-        features, required, vetoed = found.features, found.required, found.vetoed
-        for c, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
-            cues: _Cues = {}
-            found.cues.append(cues)
+    def scan(self, message: Message) -> ClauseSpans:
+        """Every span of the message's clauses that ends a cue, feature, rule or intent
+        phrase, with what it ends sorted by kind (per clause: in scan order, by start and
+        then end; gapped ones after the rest)."""
+        out: ClauseSpans = []
+        for lattice, tokens in zip(message.lattices, message.plain_tokens()):
             spans: list[tuple[int, int, _Kinds]]
             spans, gapped = self.index.scan(lattice, tokens)  # type: ignore[assignment]  # mapped: _Kinds
-            if gapped:  # filed after the clause's plain phrases, as the scan reports them
+            if gapped:  # after the clause's plain phrases, as the scan reports them
                 spans.extend((start, end, self._kinds_of(payload)) for start, end, payload in gapped)
+            out.append(spans)
+        return out
+
+    def _file(self, message: Message, clause_spans: ClauseSpans) -> _Found:
+        """Every cue, feature and rule phrase the scan found, filed by kind (each kind's in
+        scan order)."""
+        found = _Found()
+        features, required, vetoed = found.features, found.required, found.vetoed
+        for c, (lattice, spans) in enumerate(zip(message.lattices, clause_spans)):
+            cues: _Cues = {}
+            found.cues.append(cues)
             for start, end, kinds in spans:
-                k_cues, k_voids, k_features, k_phrases, k_groups, k_requires, k_unless, k_excepts, k_vetoes = kinds
+                k_cues, k_voids, k_features, k_phrases, k_groups, k_requires, k_unless, k_excepts, k_vetoes, _ = kinds
                 for name in k_features:
                     features.append((c, start, end, name))
                 if k_requires:
