@@ -188,6 +188,11 @@ class Triage:
 
         for name in self.feature_alias:
             visit(name)
+        # ... and the same as a closure: each feature and every alias it implies, directly or
+        # through other aliases, so a message resolves its aliases with a few set operations
+        # instead of visiting every alias (the pass above adds exactly these)
+        self.implied: dict[str, frozenset[str]] = _implied(self.alias_order)
+        self._implying = frozenset(self.implied)
 
         self.rules: list[Rule] = []
         seen: set[str] = set()
@@ -224,6 +229,7 @@ class Triage:
         for i, rule in enumerate(self.rules):
             if rule.all_features:
                 self.by_feature.setdefault(sorted(rule.all_features)[0], []).append(i)
+        self._first_features = frozenset(self.by_feature)
         # the lexicon's intent phrases join the index, in the lexicon's order: a plain walk
         # serves both (the intent walk was nearly all steps the triage walk takes anyway)
         for template, phrase in lexicon.intent_phrases:
@@ -323,8 +329,8 @@ class Triage:
         # met its requires_any, unless or except phrases cannot, and is not tried
         candidates = set(found.phrases)
         candidates.update(found.groups)
-        for name in possible:
-            candidates.update(self.by_feature.get(name, ()))
+        # the rules whose first feature occurs: one set update, not one per feature
+        candidates.update(*map(self.by_feature.__getitem__, possible.intersection(self._first_features)))
         for i in sorted(candidates, key=self.rank.__getitem__):
             rule = self.rules[i]
             features: set[str] = set()
@@ -443,9 +449,7 @@ class Triage:
         for c, start, name in cache["occurrences"]:
             if name not in found and live(c, start, scopes):
                 found.add(name)
-        for name, refs in self.alias_order:  # "@fever" style references, resolved once
-            if name not in found and not found.isdisjoint(refs):
-                found.add(name)
+        self._add_aliases(found)  # "@fever" style references
         return found
 
     def _possible_features(self, message: Message, feature_hits: list[tuple[int, int, str]],
@@ -454,10 +458,14 @@ class Triage:
             cache["found"], cache["occurrences"] = self._feature_occurrences(message, feature_hits)
         possible = set(cache["found"])
         possible.update(map(_NAME, cache["occurrences"]))
-        for name, refs in self.alias_order:
-            if not possible.isdisjoint(refs):
-                possible.add(name)
+        self._add_aliases(possible)
         return possible
+
+    def _add_aliases(self, features: set[str]) -> None:
+        """Add every alias the features imply (what a pass over `alias_order` adds)."""
+        implying = features.intersection(self._implying)
+        if implying:
+            features.update(*map(self.implied.__getitem__, implying))
 
     def _feature_occurrences(self, message: Message, feature_hits: list[tuple[int, int, str]]
                              ) -> tuple[set[str], list[tuple[int, int, str]]]:
@@ -593,6 +601,26 @@ def _present_outside(cues: Mapping[str, list[_Span]]) -> bool:
         return False
     spans = [span for scope in CLAUSE_SCOPES for span in cues.get(scope, ())]
     return any(not _inside(p, spans) for p in present)
+
+
+def _implied(alias_order: list[tuple[str, tuple[str, ...]]]) -> dict[str, frozenset[str]]:
+    """Each feature some alias refers to, and every alias reachable from it through the
+    references (an alias of an alias counts)."""
+    referrers: dict[str, list[str]] = {}
+    for name, refs in alias_order:
+        for ref in refs:
+            referrers.setdefault(ref, []).append(name)
+    implied: dict[str, frozenset[str]] = {}
+    for feature in referrers:
+        reached: set[str] = set()
+        todo = [feature]
+        while todo:
+            for name in referrers.get(todo.pop(), ()):
+                if name not in reached:
+                    reached.add(name)
+                    todo.append(name)
+        implied[feature] = frozenset(reached)
+    return implied
 
 
 def _inside(span: _Span, covers: Iterable[_Span]) -> bool:

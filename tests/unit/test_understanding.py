@@ -142,6 +142,31 @@ class TestClassifier:
         assert u.read("qwerty zzz").intent.confidence < 0.5
 
 
+class TestJointScan:
+    def test_intent_phrases_as_the_intent_index_finds_them(self, u):
+        """The triage index's scan holds the intent phrases the intent index finds, in order."""
+        from micare_bot.intents.classifier import _joint_spans
+        from micare_bot.intents.phrases import spans
+
+        for text in ("need a refill on my lisinopril and my chest hurts", "appt for my son, not about meds",
+                     "can i get my a1c results or book a visit? no fever"):
+            message = u.message(text)
+            scanned = u.rules.scan(message)
+            for c, (lattice, tokens) in enumerate(zip(message.lattices, message.plain_tokens())):
+                assert list(_joint_spans(scanned[c])) == list(spans(*u.lexicon.intent_index.scan(lattice, tokens)))
+
+    def test_alias_closure_adds_what_a_pass_over_the_aliases_adds(self, u):
+        rules = u.rules
+        for feature in rules.implied:
+            expected = {feature}
+            for name, refs in rules.alias_order:
+                if not expected.isdisjoint(refs):
+                    expected.add(name)
+            got = {feature}
+            rules._add_aliases(got)
+            assert got == expected
+
+
 class TestTriageScoping:
     """SPEC §3: negated, historical, hypothetical and report mentions are routine."""
 
