@@ -9,6 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import methodcaller
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,6 +20,7 @@ from .lexicon import DATA_DIR, Lexicon, LexiconError, Message, load_lexicon
 from ..text import fold
 
 _WORD_RE = re.compile(r"[a-z0-9]+")  # the words as typed, before spelling correction ("siento" is no "into")
+_GROUP = methodcaller("group")  # of a match
 from .phrases import building
 from .triage import ClauseSpans, Triage, load_triage
 
@@ -154,7 +156,10 @@ class Understanding:
 
     def only_vague(self, message: Message) -> bool:
         """The message says how the patient feels and nothing of what is wrong."""
-        return all(w in self.settings.vague_words for w in _WORD_RE.findall(message.analysed.folded))
+        vague = self.settings.vague_words
+        # word by word: most messages stop at their first word, and a findall of the whole
+        # message read every word of it first
+        return all(map(vague.__contains__, map(_GROUP, _WORD_RE.finditer(message.analysed.folded))))
 
     def with_models(self, triage_model: LinearModel | None, intent_model: LinearModel | None) -> "Understanding":
         return replace(self, triage_model=triage_model, intent_model=intent_model)

@@ -62,6 +62,20 @@ class TestText:
                   for seed in ("1", "2", "3", "4", "5")}
         assert len(picked) == 1, picked
 
+    def test_tokens_are_those_of_the_plain_pattern(self):
+        """The one-pass token pattern finds what the plain alternation found."""
+        import random
+        import re
+
+        from micare_bot.text import raw_tokens
+
+        plain = re.compile(r"\{[a-z]+\}|[a-z]+\d[a-z\d]*|\d+(?:\.\d+)?|[a-z\u00e0-\u00ff]+")
+        rng = random.Random(5)
+        alphabet = "abz{}019. -,\u00e9\u00e0\u00ff\u00f7\u00df_'\n"
+        for _ in range(20_000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+            assert raw_tokens(text) == plain.findall(text), text
+
     def test_real_words_are_not_corrected(self, u):
         """'bill' stays 'bill' (not 'pill'); 'swabbed' stays (not 'stabbed')."""
         words = u.message("the bill, they swabbed him").analysed.all_words
