@@ -41,18 +41,38 @@ _NUM_GLUE_RE = re.compile(
 )
 
 
+def _group_then(suffix: str) -> Callable[[re.Match[str]], str]:
+    """A sub() replacement: group 1 and then `suffix` (what the template r"\\1 not" makes).
+    A template with a group reference is expanded by Python-level code in `re` on every
+    call and every match; a function is called once per match and nothing else."""
+    def replace(match: re.Match[str]) -> str:
+        return match.group(1) + suffix
+    return replace
+
+
+def _groups_joined(match: re.Match[str]) -> str:
+    """The template r"\\1\\2" as a function (see _group_then)."""
+    return match.group(1) + match.group(2)
+
+
+def _groups_spaced(match: re.Match[str]) -> str:
+    """The template r"\\1 \\2" as a function (see _group_then)."""
+    return match.group(1) + " " + match.group(2)
+
+
 # (text every match contains, pattern, replacement): the substring test is much cheaper
 # than a regex pass, and most messages have none of these
 _CONTRACTIONS = (
     ("can't", re.compile(r"\bcan't\b"), "can not"),
     ("won't", re.compile(r"\bwon't\b"), "will not"),
-    ("n't", re.compile(r"\b(\w+)n't\b"), r"\1 not"),
-    ("'ll", re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'ll\b"), r"\1 will"),
-    ("'d", re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'d\b"), r"\1 would"),
-    ("'ve", re.compile(r"\b(i|you|we|they|who)'ve\b"), r"\1 have"),
-    ("'re", re.compile(r"\b(you|we|they|who)'re\b"), r"\1 are"),
+    ("n't", re.compile(r"\b(\w+)n't\b"), _group_then(" not")),
+    ("'ll", re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'ll\b"), _group_then(" will")),
+    ("'d", re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'d\b"), _group_then(" would")),
+    ("'ve", re.compile(r"\b(i|you|we|they|who)'ve\b"), _group_then(" have")),
+    ("'re", re.compile(r"\b(you|we|they|who)'re\b"), _group_then(" are")),
     ("i'm", re.compile(r"\bi'm\b"), "i am"),
 )
+_INNER_APOSTROPHE_RE = re.compile(r"(\w)'(\w)")  # kid's -> kids (replaced by _groups_joined)
 
 
 _HAS_DIGIT = re.compile(r"\d").search
@@ -83,13 +103,13 @@ def fold(text: str) -> str:
         for needle, pattern, repl in _CONTRACTIONS:
             if needle in text:
                 text = pattern.sub(repl, text)
-        text = re.sub(r"(\w)'(\w)", r"\1\2", text)  # kid's -> kids
+        text = _INNER_APOSTROPHE_RE.sub(_groups_joined, text)  # kid's -> kids
     if "apt" in text:  # in every match
         street, unit, drive = _ADDRESS_RES
         text = unit.sub("apartment", street.sub(r"\1\2apartment", text))
         text = drive.sub("drive", text)
     if _HAS_DIGIT(text):  # every glued number has a digit; most messages have none
-        text = _NUM_GLUE_RE.sub(r"\1 \2", text)
+        text = _NUM_GLUE_RE.sub(_groups_spaced, text)
     return text
 
 

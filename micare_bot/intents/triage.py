@@ -820,6 +820,11 @@ _CELSIUS_WORD_RE = re.compile(
 )
 
 
+# compiled once: re.match(str, ...) looks the pattern up in re's cache on every call
+_NOT_DEGREES_RE = re.compile(r"\s*(mg|mcg|ml|lb|lbs|kg|mm|%|/|units|pounds|minutes|min|bpm|s\b)")
+_RANGE_LOW_END_RE = re.compile(r"\s*(?:-|to)?\s*(?:1[1-9]\d|[2-9]\d\d)\b")
+
+
 def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | None:
     if has_context is None:
         has_context = _fever_context(folded)
@@ -831,9 +836,9 @@ def _max_temperature_f(folded: str, has_context: bool | None = None) -> float | 
     for m in _TEMP_RE.finditer(folded):
         text, unit = m.group(1), (m.group(2) or "").strip()
         after = folded[m.end():m.end() + 4]
-        if re.match(r"\s*(mg|mcg|ml|lb|lbs|kg|mm|%|/|units|pounds|minutes|min|bpm|s\b)", after):
+        if _NOT_DEGREES_RE.match(after):
             continue
-        if re.match(r"\s*(?:-|to)?\s*(?:1[1-9]\d|[2-9]\d\d)\b", folded[m.end():m.end() + 9]):
+        if _RANGE_LOW_END_RE.match(folded[m.end():m.end() + 9]):
             continue  # the low end of a range no temperature reaches: "sugars running 110-140"
         value = float(text)
         decimal = "." in text
@@ -897,6 +902,10 @@ _GLUCOSE_RE = re.compile(
 )
 
 
+_GLUCOSE_HIGH_RE = re.compile(r"\b(over|above|high|spiked|up)\b")
+_GLUCOSE_LOW_RE = re.compile(r"\b(under|below|low|down|dropped|dropping|dipping|dipped|falling|fell|sinking)\b")
+
+
 def _glucose_values(folded: str) -> list[int]:
     """Blood glucose readings in mg/dL ("sugar is 550", "glucose of 42").
 
@@ -911,8 +920,8 @@ def _glucose_values(folded: str) -> list[int]:
         value = float(text)
         if decade:  # "in the 3s", "the 40s": the middle of the span
             value += 0.5 if value < 10 else 5
-        high = re.search(r"\b(over|above|high|spiked|up)\b", words) is not None
-        low = re.search(r"\b(under|below|low|down|dropped|dropping|dipping|dipped|falling|fell|sinking)\b", words) is not None
+        high = _GLUCOSE_HIGH_RE.search(words) is not None
+        low = _GLUCOSE_LOW_RE.search(words) is not None
         if unit.startswith("mmol") or (value < 35 and ("." in text or value < 20 or (high and not low))):
             values.append(round(value * 18))
         elif unit.startswith("mg") or value >= 35 or (low and not high):
