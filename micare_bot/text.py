@@ -128,7 +128,7 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT_RE.split(text) if s.strip()]
 
 
-class _Memo(dict):  # type: ignore[type-arg]
+class Memo(dict):  # type: ignore[type-arg]
     """A one-argument function's results by argument, bounded: when it holds `limit`
     results it starts over. Unlike functools.lru_cache(maxsize=...), a hit does no
     bookkeeping (the LRU list is relinked on every hit, and with a cache this size the
@@ -155,7 +155,7 @@ def _stem(token: str) -> str:
     return _STEMMER.stemWord(token)
 
 
-stem: Callable[[str], str] = _Memo(_stem, 100_000).__getitem__  # the stem of a token (memoised)
+stem: Callable[[str], str] = Memo(_stem, 100_000).__getitem__  # the stem of a token (memoised)
 
 
 _KIND_OF_KEEP = frozenset({"what", "which", "that", "this", "any", "some", "a", "the", "same", "other", "every", "no"})
@@ -183,7 +183,7 @@ class Vocabulary:
         for word in sorted(self.domain):
             if len(word) >= 4:
                 self._by_length.setdefault(len(word), []).append(word)
-        self.correct: Callable[[str], str] = _Memo(self._correct, 100_000).__getitem__
+        self.correct: Callable[[str], str] = Memo(self._correct, 100_000).__getitem__
 
     def _correct(self, token: str) -> str:
         if len(token) >= 5 and token.endswith("in") and token + "g" in self.known and stem(token + "g") in self.known_stems:
