@@ -167,6 +167,15 @@ def _names_a_topic_only(message: Message, patient: PatientContext) -> bool:
             and len(_what_is_wrong_words(message, patient)) <= _TOPIC_WORDS_AT_MOST)
 
 
+_PHARMACY_COMPLAINT_RE = re.compile(
+    r"\b(?:messed up|screwed up|lost (?:it|them|my)|never (?:came|arrived|sent|showed)|keeps (?:losing|messing)|"
+    r"(?:did not|didnt|never) (?:send|ship|fill|deliver)|is out of|are out of|does not have|doesnt have|"
+    r"can not get|cant get|could not get|wont have|will not have)\b"
+)
+_ASSIGN_RE = re.compile(
+    r"\b(?:make it|make that|change it to|change that to|switch it to|switch that to|move it to|"
+    r"instead|lets do|let s do|can we do|could we do|how about|go with)\b"
+)
 _QUESTION_WORDS = frozenset({"question", "questions", "concern", "concerns", "ask"})
 _TOPIC_WORDS_AT_MOST = 2
 
@@ -777,6 +786,8 @@ class Engine:
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
                     return None
                 return cleaned, None
+            if _PHARMACY_COMPLAINT_RE.search(message.analysed.folded):
+                return None  # "the mail order messed up again": where it went wrong, not where to send it
             value = extract.pharmacy(self.lexicon, message, named_only=True)
             return (value, None) if value else None
         if kind == "test":
@@ -1008,7 +1019,7 @@ class Engine:
     def _corrections(self, t: _Turn) -> list[str]:
         """Fields the words correct, applied to the state; [] when none."""
         st = t.state
-        msg = t.message
+        msg = self._correction_focus(t.message)
         changed: list[str] = []
         deps = t.patient.dependents
         if deps:
@@ -1017,14 +1028,23 @@ class Engine:
                 st.fields["patient"] = who
                 changed.append("patient")
         for spec in self._flow(st).fields:
-            value = self._correction_value(spec, t)
+            value = self._correction_value(spec, t, msg)
             if value is not None and value[0] != st.fields.get(spec.name):
                 self._set(st, spec.name, *value)
                 changed.append(spec.name)
         return changed
 
-    def _correction_value(self, spec: FieldSpec, t: _Turn) -> tuple[str, str | None] | None:
-        msg = t.message
+    def _correction_focus(self, message: Message) -> Message:
+        """"make it Wednesday morning instead, Tuesday I have Dakota's thing", "one change:
+        make it Thursday, Fridays don't work anymore": the clauses that assign the new value;
+        the others give the reason, and may name another day or another child."""
+        texts = message.analysed.clause_texts
+        assigning = [text for text in texts if _ASSIGN_RE.search(text)]
+        if not assigning or len(assigning) == len(texts):
+            return message
+        return self.u.message(", ".join(assigning))
+
+    def _correction_value(self, spec: FieldSpec, t: _Turn, msg: Message) -> tuple[str, str | None] | None:
         if spec.kind == "test":
             found = self._extract(spec, t, msg, answering=False)
             current = t.state.fields.get(spec.name, "")

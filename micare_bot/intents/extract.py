@@ -487,12 +487,15 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
     tokens = [(i, t) for i, t in enumerate(all_tokens)
               if not t[0].isdigit() and not _ruled_out(all_tokens, i)]
     firsts: dict[str, tuple[int, float]] = {}  # name -> (position, -score) of its first mention
+    capitalised = {fold(w) for w in _CAPITALISED_RE.findall(text)}
     for dep in dependents:
         name = fold(dep.name.split()[0])
         for i, tok in tokens:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
                 score = 100.0 if cand == name else (
                     fuzz.ratio(cand, name) if len(name) >= 5 and cand[:1] == name[:1] else 0.0)
+                if score < 80 and _short_for(cand, name) and cand in capitalised:
+                    score = 90.0  # "Theo needs his ADHD follow up" is Theodore
                 first = dep.name.split()[0]
                 if score >= 80 and (first not in firsts or (i, -score) < firsts[first]):
                     firsts[first] = (i, -score)
@@ -507,6 +510,13 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
     return ordered[0]
 
 
+def _short_for(word: str, name: str) -> bool:
+    """A name cut short ("Theo" for Theodore, "Alex" for Alexandra): written with a capital
+    (so "will" is not William), at least three letters, and the start of a longer name."""
+    return 3 <= len(word) < len(name) and name.startswith(word)
+
+
+_CAPITALISED_RE = re.compile(r"\b[A-Z][a-z]+\b")
 _NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch",
                                "autocorrect", "typo", "ugh"})  # "Mila — ugh autocorrect — MILO"
 _NO_AS_CORRECTION = _NAME_CORRECTIONS | {"oh"}  # "wait no, Sophie", "oh no, Sophie"
