@@ -153,6 +153,10 @@ SETS = {
     "holdout76": (DATA / "utterances_holdout76.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout77": (DATA / "utterances_holdout77.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout78": (DATA / "utterances_holdout78.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 27 (measured blind 2026-12-04, held in tests/data/blind until round 28 was measured)
+    "holdout79": (DATA / "utterances_holdout79.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout80": (DATA / "utterances_holdout80.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout81": (DATA / "utterances_holdout81.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -193,14 +197,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 27 (2026-12-04), three new authors (cancer and chemo; exertion and training
-    # injuries; fertility, early pregnancy and contraception), measured blind before any
-    # tuning on them, on the system after round 26's fixes and the refit on rounds 1-25:
-    # pooled urgent 97.3 % (9 of 330 missed), same-day 88.1 %, flagged 1.8 %, intent 95.2 %.
-    # Held at the figures after round 27's rules and the refit on rounds 1-26 (never trained on)
-    "holdout79": (DATA / "blind" / "utterances_holdout79.jsonl", 0.96, 1.0, 1.0, 0.0),
-    "holdout80": (DATA / "blind" / "utterances_holdout80.jsonl", 0.94, 1.0, 1.0, 0.007),
-    "holdout81": (DATA / "blind" / "utterances_holdout81.jsonl", 0.94, 1.0, 1.0, 0.0),
+    # round 28 (2026-12-04), three new authors (lungs and breathing; people unsafe at home
+    # or worn out by caring; allergy and skin reactions), measured blind before any tuning on
+    # them, on the system after round 27's fixes and the refit on rounds 1-26: pooled urgent
+    # 97.9 % (7 of 330 missed), same-day 93.3 %, flagged 2.8 %, intent 96.3 %. Held at the
+    # figures after round 28's rules and the refit on rounds 1-27 (never trained on)
+    "holdout82": (DATA / "blind" / "utterances_holdout82.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout83": (DATA / "blind" / "utterances_holdout83.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout84": (DATA / "blind" / "utterances_holdout84.jsonl", 0.94, 1.0, 0.93, 0.05),
 }
 
 
@@ -235,7 +239,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout20.jsonl", 0.95),  # blind 73/80 (round 24); 77/80 since its fixes
     (DATA / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
     (DATA / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
-    (DATA / "blind" / "conversations_holdout23.jsonl", 0.95),  # blind 63/80 (round 27); 76/80 since its fixes
+    (DATA / "conversations_holdout23.jsonl", 0.95),  # blind 63/80 (round 27); 76/80 since its fixes
+    (DATA / "blind" / "conversations_holdout24.jsonl", 0.8),  # blind 64/80 (round 28)
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine
