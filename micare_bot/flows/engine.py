@@ -163,6 +163,8 @@ def _names_a_topic_only(message: Message, patient: PatientContext) -> bool:
     not what is happening, so the symptom is still asked (the answer may be the emergency:
     "I'm bleeding a lot, soaking a pad every hour")."""
     words = message.analysed.all_words
+    if _QUESTION_TO_COME_RE.search(message.analysed.folded):
+        return True  # "my son rolled off our bed this morning, can I ask a question about it"
     return (any(w in _QUESTION_WORDS for w in words)
             and len(_what_is_wrong_words(message, patient)) <= _TOPIC_WORDS_AT_MOST)
 
@@ -175,6 +177,9 @@ _PHARMACY_COMPLAINT_RE = re.compile(
 _ASSIGN_RE = re.compile(
     r"\b(?:make it|make that|change it to|change that to|switch it to|switch that to|move it to|"
     r"instead|lets do|let s do|can we do|could we do|how about|go with)\b"
+)
+_QUESTION_TO_COME_RE = re.compile(
+    r"\b(?:can|could|may) i (?:ask|send) (?:you )?(?:a )?(?:quick )?question\b|\bi have a (?:quick )?question about (?:it|that|this)\b"
 )
 _QUESTION_WORDS = frozenset({"question", "questions", "concern", "concerns", "ask"})
 _TOPIC_WORDS_AT_MOST = 2

@@ -494,8 +494,10 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
                 score = 100.0 if cand == name else (
                     fuzz.ratio(cand, name) if len(name) >= 5 and cand[:1] == name[:1] else 0.0)
-                if score < 80 and _short_for(cand, name) and cand in capitalised:
-                    score = 90.0  # "Theo needs his ADHD follow up" is Theodore
+                if score < 80 and cand in capitalised and _short_for(cand, name):
+                    score = 90.0  # "Theo needs his ADHD follow up" is Theodore, "Livvy" Olivia
+                if score < 80 and len(name) >= 4 and _sounds(cand) == _sounds(name):
+                    score = 85.0  # "Sophia" for Sofia, "jaxon" for Jackson
                 first = dep.name.split()[0]
                 if score >= 80 and (first not in firsts or (i, -score) < firsts[first]):
                     firsts[first] = (i, -score)
@@ -511,9 +513,33 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
 
 
 def _short_for(word: str, name: str) -> bool:
-    """A name cut short ("Theo" for Theodore, "Alex" for Alexandra): written with a capital
-    (so "will" is not William), at least three letters, and the start of a longer name."""
-    return 3 <= len(word) < len(name) and name.startswith(word)
+    """A name cut short ("Theo" for Theodore, "Alex" for Alexandra) or its pet form ("Katie"
+    for Katherine, "Livvy" for Olivia, "Bella" for Isabella): written with a capital (so
+    "will" is not William), at least three letters, and the start or the middle of a
+    longer name."""
+    if word in _NOT_NICKNAMES:
+        return False
+    for stem in {word, _DIMINUTIVE_RE.sub("", word)}:
+        stem = re.sub(r"(.)\1+", r"\1", stem)  # "livv" -> "liv"
+        if 3 <= len(stem) < len(name) and (name.startswith(stem) or stem in name):
+            return True
+    return False
+
+
+def _sounds(name: str) -> str:
+    """A name's spelling folded to its sound ("sophia" and "sofia", "jaxon" and "jackson")."""
+    key = name.lower()
+    for a, b in (("ph", "f"), ("ck", "k"), ("x", "ks"), ("c", "k"), ("y", "i"), ("z", "s")):
+        key = key.replace(a, b)
+    key = re.sub(r"(.)\1+", r"\1", key)
+    return key[:-1] if len(key) > 4 and key.endswith("h") else key
+
+
+_DIMINUTIVE_RE = re.compile(r"(?:ie|ey|y)$")
+# capitalised words that are pet forms of no one here: "Will you...", "May I..."
+_NOT_NICKNAMES = frozenset({"will", "may", "can", "mark", "art", "bill", "pat", "rob", "sue", "ray", "don", "jack",
+                            "hope", "joy", "eve", "ann", "dan", "hey", "her", "his", "the", "and", "but", "ali",
+                            "lee", "mia", "kat"})
 
 
 _CAPITALISED_RE = re.compile(r"\b[A-Z][a-z]+\b")

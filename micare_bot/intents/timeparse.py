@@ -173,8 +173,15 @@ def _year_for(found: date, today: date, direction: Direction) -> date:
     return found
 
 
+_GREETING_RE = re.compile(
+    r"^\s*(?:good )?(?:morning|afternoon|evening)(?= (?:the|i|we|my|hi|hello|so|sorry|ok|okay|doc|team|all|everyone|folks|nurse|dr|there)\b)"
+)
+
+
 def find_time(folded: str, today: date, direction: Direction = "future") -> TimeFound | None:
     """The time words in folded text, and a date if exactly one is given."""
+    # "Morning. The wife and I are running on 3 hours of sleep": a greeting, not a time
+    folded = _GREETING_RE.sub(lambda m: " " * len(m.group(0)), folded, count=1)
     spans: list[tuple[int, int]] = []
     kinds: dict[int, str] = {}
     dates: list[date] = []

@@ -202,9 +202,9 @@ BLIND = {
     # them, on the system after round 27's fixes and the refit on rounds 1-26: pooled urgent
     # 97.9 % (7 of 330 missed), same-day 93.3 %, flagged 2.8 %, intent 96.3 %. Held at the
     # figures after round 28's rules and the refit on rounds 1-27 (never trained on)
-    "holdout82": (DATA / "blind" / "utterances_holdout82.jsonl", 0.94, 1.0, 0.93, 0.05),
-    "holdout83": (DATA / "blind" / "utterances_holdout83.jsonl", 0.94, 1.0, 0.93, 0.05),
-    "holdout84": (DATA / "blind" / "utterances_holdout84.jsonl", 0.94, 1.0, 0.93, 0.05),
+    "holdout82": (DATA / "blind" / "utterances_holdout82.jsonl", 0.95, 1.0, 1.0, 0.042),
+    "holdout83": (DATA / "blind" / "utterances_holdout83.jsonl", 0.97, 1.0, 1.0, 0.0),
+    "holdout84": (DATA / "blind" / "utterances_holdout84.jsonl", 0.97, 1.0, 1.0, 0.028),
 }
 
 
@@ -240,7 +240,7 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
     (DATA / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
     (DATA / "conversations_holdout23.jsonl", 0.95),  # blind 63/80 (round 27); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout24.jsonl", 0.8),  # blind 64/80 (round 28)
+    (DATA / "blind" / "conversations_holdout24.jsonl", 0.85),  # blind 64/80 (round 28); 69/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

@@ -1598,3 +1598,26 @@ class TestRound24Answers:
         c = chat(priya)
         c.say("refill my Flovent inhaler please")
         assert "flovent" in c.state.fields["medication"].lower()
+
+
+class TestRound28Names:
+    """Names as parents type them: a pet form, a spelling by sound, a question still to come."""
+
+    def test_a_pet_form_or_a_spelling_by_sound_names_the_child(self):
+        from micare_bot.intents.extract import dependent_named
+        from micare_bot.models import Dependent
+
+        kids = [Dependent(name="Olivia", age=2), Dependent(name="Rohan", age=5)]
+        assert dependent_named("Livvy has had a cough for a week. Rohan's ok so far", kids) == "Olivia"
+        assert dependent_named("I'd like an appointment for Sophia", [Dependent(name="Sofia", age=3)]) == "Sofia"
+        assert dependent_named("jaxon's babysitting co-op wants his shots", [Dependent(name="Jackson", age=3)]) == "Jackson"
+        # a capitalised word is no pet form: "Will you call me" is not William
+        assert dependent_named("Will you call me back", [Dependent(name="William", age=4)]) is None
+
+    def test_a_question_still_to_come_asks_for_it(self, chat, jordan):
+        """'can I ask a question about it' has not asked it yet: the symptom is asked."""
+        c = chat(jordan)
+        r = c.say("my son rolled off our bed this morning, can I ask a question about it")
+        if r.state.awaiting == "intent":
+            r = c.say("a symptom question")
+        assert r.state.awaiting == "symptom"
