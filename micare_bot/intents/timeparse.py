@@ -174,7 +174,7 @@ def _year_for(found: date, today: date, direction: Direction) -> date:
 
 
 _GREETING_RE = re.compile(
-    r"^\s*(?:good )?(?:morning|afternoon|evening)(?= (?:the|i|we|my|hi|hello|so|sorry|ok|okay|doc|team|all|everyone|folks|nurse|dr|there)\b)"
+    r"^\s*(?:good )?(?:morning|afternoon|evening)(?:[.!]+(?=\s)|(?= (?:the|hi|hello|sorry|doc|team|all|everyone|folks|nurse|dr|there)\b))"
 )
 
 

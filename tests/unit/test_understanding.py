@@ -460,6 +460,10 @@ class TestDatesAndNames:
         """'Good morning. ... could I get something set up' names no wanted time of day."""
         assert find_time(fold("Good morning. Could I please get something set up"), self.TODAY) is None
         assert find_time(fold("good morning, tuesday morning works"), self.TODAY).words == "tuesday morning"
+        # a bare "Morning." opening an anxious message is no daypart for the test's date
+        found = find_time(fold("Morning. The wife and I are on 3 hours of sleep. I had an MRI last week"), self.TODAY, "past")
+        assert found is not None and found.words == "last week"
+        assert find_time(fold("morning I am free after 9"), self.TODAY).words == "morning after 9"
 
     def test_dependent_name_with_typo_and_possessive(self):
         deps = (Dependent("Sophie", 1), Dependent("Lucas", 5))
