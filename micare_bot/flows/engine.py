@@ -99,7 +99,7 @@ def _children_named(text: str, patient: PatientContext) -> str:
 _YES_FIRST = frozenset({"yes", "yeah", "yep", "yup", "ya", "yea", "y"})
 # words of a correction at the confirm step: "it's actually the left one", "oops, I meant..."
 _CONTRAST_STEMS = frozenset({"actual", "instead", "wrong", "mistak", "oop", "oops", "typo", "meant"})
-_CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav",
+_CANCEL_WORDS = _CANCEL_FILLER | {"cancel", "stop", "quit", "exit", "abort", "never", "mind", "forget", "drop", "leav", "scratch",
                                   "no", "not", "anymor", "need", "nevermind"}
 
 
@@ -180,6 +180,8 @@ _ASSIGN_RE = re.compile(
 )
 _QUESTION_TO_COME_RE = re.compile(
     r"\b(?:can|could|may) i (?:ask|send) (?:you )?(?:a )?(?:quick )?question\b|\bi have a (?:quick )?question about (?:it|that|this)\b"
+    r"|\b(?:a |one )?(?:quick )?question for (?:the|a|my) (?:nurse|doctor|doc|team|pcm|provider)\b"
+    r"|\b(?:want|wanted|need|needed|would like) to ask (?:the|a|my) (?:nurse|doctor|doc|team|pcm|provider)\b"
 )
 _QUESTION_WORDS = frozenset({"question", "questions", "concern", "concerns", "ask"})
 _TOPIC_WORDS_AT_MOST = 2
@@ -384,6 +386,9 @@ class Engine:
 
     def _wants_cancel(self, t: _Turn) -> bool:
         stems = t.message.analysed.stems
+        if t.state.awaiting == "delivery" and "cancel" not in t.message.analysed.all_stems and \
+                extract.enum_value(self.lexicon, "delivery", t.message) == "pickup":
+            return False  # "I'll just come grab it, I'm at the clinic Thursday anyway" picks it up
         # a clause of cancel words alone ("... never mind, cancel that", "oh wait, wrong
         # account. cancel") cancels mid-flow wherever it stands; in an opening the whole
         # message must be cancel words: "cancel my appointment" is a request
@@ -445,14 +450,19 @@ class Engine:
         if flow is None or st.awaiting not in flow.field_names:
             return None
         spec = flow.field(st.awaiting)
-        if spec.kind not in ("enum", "pharmacy", "medication"):
+        if spec.kind not in ("enum", "pharmacy", "medication", "time"):
             return None  # a free-text answer after "never mind" may be the reason for it
-        if last + 1 >= len(clauses) or len(clauses[last + 1][0]) > MAX_ANSWER_AFTER_CANCEL:
-            return None  # "never mind, I just looked and I can book it online myself" is no answer
+        if last + 1 >= len(clauses):
+            return None
         texts = t.message.analysed.clause_texts
         if len(texts) != len(clauses):  # a clause lost all its words: fall back on the corrected words
             texts = tuple(" ".join(words) for words in t.message.words)
-        rest = self.u.message(texts[last + 1])
+        # "Thursday at 0900. Actually scratch that, we switched to nights this week, make it
+        # Friday afternoon": the clause that assigns the new value, else the one right after
+        assigning = [text for text in texts[last + 1:] if _ASSIGN_RE.search(text)]
+        if not assigning and len(clauses[last + 1][0]) > MAX_ANSWER_AFTER_CANCEL:
+            return None  # "never mind, I just looked and I can book it online myself" is no answer
+        rest = self.u.message(assigning[-1] if assigning else texts[last + 1])
         if self._said(t, "strong_cancel", self.u.message(", ".join(texts[last + 1:]))):
             return None  # "never mind, the base pharmacy... no, I'll just call"
         # read as an opening reads it: a value named, not any words at all

@@ -157,6 +157,10 @@ SETS = {
     "holdout79": (DATA / "utterances_holdout79.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout80": (DATA / "utterances_holdout80.jsonl", 0.93, 0.99, 0.90, 0.05),
     "holdout81": (DATA / "utterances_holdout81.jsonl", 0.93, 0.99, 0.90, 0.05),
+    # round 28 (measured blind 2026-12-04, held in tests/data/blind until round 29 was measured)
+    "holdout82": (DATA / "utterances_holdout82.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout83": (DATA / "utterances_holdout83.jsonl", 0.93, 0.99, 0.90, 0.05),
+    "holdout84": (DATA / "utterances_holdout84.jsonl", 0.93, 0.99, 0.90, 0.05),
     # plain routine traffic (no urgent lines): intent and over-triage only
     "routine_a": (DATA / "utterances_routine_a.jsonl", 0.93, 0.99, 0.90, 0.03),
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
@@ -197,14 +201,14 @@ BLIND = {
     # measured at blind, so a change that loses an unseen catch fails here; the next round
     # measures its own new sets, then may move these up into tests/data.
     # file: (intent accuracy, emergency+crisis+poison recall, same-day recall, max over-triage)
-    # round 28 (2026-12-04), three new authors (lungs and breathing; people unsafe at home
-    # or worn out by caring; allergy and skin reactions), measured blind before any tuning on
-    # them, on the system after round 27's fixes and the refit on rounds 1-26: pooled urgent
-    # 97.9 % (7 of 330 missed), same-day 93.3 %, flagged 2.8 %, intent 96.3 %. Held at the
-    # figures after round 28's rules and the refit on rounds 1-27 (never trained on)
-    "holdout82": (DATA / "blind" / "utterances_holdout82.jsonl", 0.95, 1.0, 1.0, 0.042),
-    "holdout83": (DATA / "blind" / "utterances_holdout83.jsonl", 0.97, 1.0, 1.0, 0.0),
-    "holdout84": (DATA / "blind" / "utterances_holdout84.jsonl", 0.97, 1.0, 1.0, 0.028),
+    # round 29 (2026-12-04), three new authors (medically complex children at home; dental,
+    # mouth and throat; alcohol, nicotine and other substances), measured blind before any
+    # tuning on them, on the system after round 28's fixes and the refit on rounds 1-27:
+    # pooled urgent 98.8 % (4 of 330 missed), same-day 90.4 %, flagged 2.8 %, intent 93.6 %.
+    # Held at the figures after round 29's rules and the refit on rounds 1-28 (never trained on)
+    "holdout85": (DATA / "blind" / "utterances_holdout85.jsonl", 0.95, 1.0, 1.0, 0.014),
+    "holdout86": (DATA / "blind" / "utterances_holdout86.jsonl", 0.93, 1.0, 1.0, 0.014),
+    "holdout87": (DATA / "blind" / "utterances_holdout87.jsonl", 0.92, 1.0, 1.0, 0.056),
 }
 
 
@@ -240,7 +244,8 @@ def test_blind_sets_keep_their_blind_figures(u, name):
     (DATA / "conversations_holdout21.jsonl", 0.85),  # blind 71/80 (round 25); 73/80 since its fixes
     (DATA / "conversations_holdout22.jsonl", 0.95),  # blind 73/80 (round 26); 80/80 since its fixes
     (DATA / "conversations_holdout23.jsonl", 0.95),  # blind 63/80 (round 27); 76/80 since its fixes
-    (DATA / "blind" / "conversations_holdout24.jsonl", 0.85),  # blind 64/80 (round 28); 69/80 since its fixes
+    (DATA / "conversations_holdout24.jsonl", 0.85),  # blind 64/80 (round 28); 69/80 since its fixes
+    (DATA / "blind" / "conversations_holdout25.jsonl", 0.9),  # blind 67/80 (round 29); 73/80 since its fixes
 ])
 def test_conversation_scripts_end_as_expected(path, threshold):
     from micare_bot.conversation import load_engine

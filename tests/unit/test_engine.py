@@ -1621,3 +1621,26 @@ class TestRound28Names:
         if r.state.awaiting == "intent":
             r = c.say("a symptom question")
         assert r.state.awaiting == "symptom"
+
+
+class TestRound29Answers:
+    """Answers that take back a first thought or sound like leaving."""
+
+    def test_a_time_taken_back_is_replaced_by_the_one_assigned(self, chat, jordan):
+        """'Thursday at 0900. Actually scratch that, ..., make it Friday afternoon' files Friday."""
+        c = chat(jordan)
+        r = c.say("I need an appointment for my diabetes follow-up")
+        assert r.state.awaiting == "preferred_time"
+        r = c.say("Thursday at 0900. Actually scratch that, we switched to nights this week, make it Friday afternoon")
+        assert r.state.status != "cancelled"
+        assert "friday" in r.state.fields["preferred_time"].lower()
+
+    def test_coming_to_grab_the_record_is_a_pickup(self, chat, jordan):
+        """At the delivery question, "I'll just come grab it" picks it up; it does not cancel."""
+        c = chat(jordan)
+        r = c.say("I need a copy of my shot record for my new job")
+        while r.state.awaiting not in ("delivery", "confirm", None) and r.state.status == "collecting":
+            r = c.say("for work" if r.state.awaiting == "purpose" else "me")
+        assert r.state.awaiting == "delivery"
+        r = c.say("I'll just come grab it, I'm at the clinic Thursday anyway")
+        assert r.state.status != "cancelled" and r.state.fields["delivery"] == "pickup"
