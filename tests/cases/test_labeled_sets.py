@@ -166,7 +166,9 @@ SETS = {
     "routine_b": (DATA / "utterances_routine_b.jsonl", 0.93, 0.99, 0.90, 0.03),
     # reluctant and privacy-minded routine requests ("I'd rather not go into the whole story",
     # "can somebody just call me? I don't want to type all this out"), which the word model
-    # took for crisis before it saw them (round 27's scripts)
+    # took for crisis before it saw them (round 27's scripts), and refills of a bottle "almost
+    # empty", which a refit once read as poison (the shared sample's "My lamotrigine bottle is
+    # almost empty.")
     "routine_c": (DATA / "utterances_routine_c.jsonl", 0.90, 0.99, 0.90, 0.0),
     # Slang (holdout4), unusual clinical pictures (holdout5) and train2, whose routine lines
     # are all traps: looser intent or over-triage bounds.
