@@ -158,31 +158,23 @@ def _what_is_wrong_words(message: Message, patient: PatientContext) -> list[str]
             and w not in _VAGUE_FEELING_WORDS and w not in names and not w.isdigit()]
 
 
+def _clause_texts(message: Message) -> tuple[str, ...]:
+    """Each clause as typed, one per lattice; when a clause lost all its words, the corrected
+    words stand in."""
+    texts = message.analysed.clause_texts
+    if len(texts) != len(message.lattices):
+        texts = tuple(" ".join(words) for words in message.words)
+    return texts
+
+
 def _names_a_topic_only(message: Message, patient: PatientContext) -> bool:
     """"I have a question about my pregnancy", "headache question": the subject of a question,
     not what is happening, so the symptom is still asked (the answer may be the emergency:
     "I'm bleeding a lot, soaking a pad every hour")."""
-    words = message.analysed.all_words
-    if _QUESTION_TO_COME_RE.search(message.analysed.folded):
-        return True  # "my son rolled off our bed this morning, can I ask a question about it"
-    return (any(w in _QUESTION_WORDS for w in words)
+    return (any(w in _QUESTION_WORDS for w in message.analysed.all_words)
             and len(_what_is_wrong_words(message, patient)) <= _TOPIC_WORDS_AT_MOST)
 
 
-_PHARMACY_COMPLAINT_RE = re.compile(
-    r"\b(?:messed up|screwed up|lost (?:it|them|my)|never (?:came|arrived|sent|showed)|keeps (?:losing|messing)|"
-    r"(?:did not|didnt|never) (?:send|ship|fill|deliver)|is out of|are out of|does not have|doesnt have|"
-    r"can not get|cant get|could not get|wont have|will not have)\b"
-)
-_ASSIGN_RE = re.compile(
-    r"\b(?:make it|make that|change it to|change that to|switch it to|switch that to|move it to|"
-    r"instead|lets do|let s do|can we do|could we do|how about|go with)\b"
-)
-_QUESTION_TO_COME_RE = re.compile(
-    r"\b(?:can|could|may) i (?:ask|send) (?:you )?(?:a )?(?:quick )?question\b|\bi have a (?:quick )?question about (?:it|that|this)\b"
-    r"|\b(?:a |one )?(?:quick )?question for (?:the|a|my) (?:nurse|doctor|doc|team|pcm|provider)\b"
-    r"|\b(?:want|wanted|need|needed|would like) to ask (?:the|a|my) (?:nurse|doctor|doc|team|pcm|provider)\b"
-)
 _QUESTION_WORDS = frozenset({"question", "questions", "concern", "concerns", "ask"})
 _TOPIC_WORDS_AT_MOST = 2
 
@@ -454,12 +446,10 @@ class Engine:
             return None  # a free-text answer after "never mind" may be the reason for it
         if last + 1 >= len(clauses):
             return None
-        texts = t.message.analysed.clause_texts
-        if len(texts) != len(clauses):  # a clause lost all its words: fall back on the corrected words
-            texts = tuple(" ".join(words) for words in t.message.words)
+        texts = _clause_texts(t.message)
         # "Thursday at 0900. Actually scratch that, we switched to nights this week, make it
         # Friday afternoon": the clause that assigns the new value, else the one right after
-        assigning = [text for text in texts[last + 1:] if _ASSIGN_RE.search(text)]
+        assigning = [texts[i] for i in range(last + 1, len(clauses)) if self._assigns(clauses[i][1])]
         if not assigning and len(clauses[last + 1][0]) > MAX_ANSWER_AFTER_CANCEL:
             return None  # "never mind, I just looked and I can book it online myself" is no answer
         rest = self.u.message(assigning[-1] if assigning else texts[last + 1])
@@ -677,7 +667,8 @@ class Engine:
             # "my baby is sick, she's been fussy": something is wrong, not what, so the bot asks
             # what the symptoms are (an answer that may itself be the emergency)
             if (self._intent_score(message, "symptom") > 0 and self._says_what_is_wrong(message, t.patient)
-                    and not _names_a_topic_only(message, t.patient)):
+                    and not _names_a_topic_only(message, t.patient)
+                    and not self._has(self.flows.question_to_come, message)):
                 return extract.clean_answer(message.text)[:300], None
             return None
         if mode == "self_care":
@@ -801,7 +792,7 @@ class Engine:
                 if self._knows_not(message) or cleaned.lower() in ("other", "another", "another pharmacy", "other pharmacy"):
                     return None
                 return cleaned, None
-            if _PHARMACY_COMPLAINT_RE.search(message.analysed.folded):
+            if self._has(self.flows.pharmacy_complaint, message):
                 return None  # "the mail order messed up again": where it went wrong, not where to send it
             value = extract.pharmacy(self.lexicon, message, named_only=True)
             return (value, None) if value else None
@@ -1053,11 +1044,13 @@ class Engine:
         """"make it Wednesday morning instead, Tuesday I have Dakota's thing", "one change:
         make it Thursday, Fridays don't work anymore": the clauses that assign the new value;
         the others give the reason, and may name another day or another child."""
-        texts = message.analysed.clause_texts
-        assigning = [text for text in texts if _ASSIGN_RE.search(text)]
-        if not assigning or len(assigning) == len(texts):
+        assigning = [text for text, lattice in zip(_clause_texts(message), message.lattices) if self._assigns(lattice)]
+        if not assigning or len(assigning) == len(message.lattices):
             return message
         return self.u.message(", ".join(assigning))
+
+    def _assigns(self, lattice: Lattice) -> bool:
+        return any(True for _ in self.flows.assigning.find(lattice))
 
     def _correction_value(self, spec: FieldSpec, t: _Turn, msg: Message) -> tuple[str, str | None] | None:
         if spec.kind == "test":

@@ -61,6 +61,9 @@ class Flows:
     reason_words: PhraseIndex[bool]
     self_care_words: PhraseIndex[bool]
     self_care_asked: PhraseIndex[bool]
+    question_to_come: PhraseIndex[bool]
+    pharmacy_complaint: PhraseIndex[bool]
+    assigning: PhraseIndex[bool]
     safety_replies: tuple[str, ...] = ("Yes", "No", "I'm not sure")
 
     def label_value(self, field: str, value: str) -> str:
@@ -117,7 +120,8 @@ def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
     for intent, templates in (control_raw.get("menu") or {}).items():
         menu.add_all(templates, str(intent))
     cue_lists: dict[str, PhraseIndex[bool]] = {}
-    for name in ("reason_words", "self_care_words", "self_care_asked"):
+    for name in ("reason_words", "self_care_words", "self_care_asked", "question_to_come", "pharmacy_complaint",
+                 "assigning"):
         index = PhraseIndex(lexicon.shorthand)
         index.add_all(raw.get(name) or [], True)
         cue_lists[name] = index
@@ -136,6 +140,9 @@ def load_flows(lexicon: Lexicon, path: Path = FLOWS_FILE) -> Flows:
         reason_words=cue_lists["reason_words"],
         self_care_words=cue_lists["self_care_words"],
         self_care_asked=cue_lists["self_care_asked"],
+        question_to_come=cue_lists["question_to_come"],
+        pharmacy_complaint=cue_lists["pharmacy_complaint"],
+        assigning=cue_lists["assigning"],
         safety_replies=tuple(str(r) for r in raw.get("safety_replies") or Flows.safety_replies),
     )
 

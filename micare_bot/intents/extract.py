@@ -490,13 +490,14 @@ def dependent_named(text: str, dependents: Sequence[Dependent]) -> str | None:
     capitalised = {fold(w) for w in _CAPITALISED_RE.findall(text)}
     for dep in dependents:
         name = fold(dep.name.split()[0])
+        sound = _sounds(name) if len(name) >= 4 else None
         for i, tok in tokens:
             for cand in (tok, tok[:-1] if tok.endswith("s") else tok):
                 score = 100.0 if cand == name else (
                     fuzz.ratio(cand, name) if len(name) >= 5 and cand[:1] == name[:1] else 0.0)
                 if score < 80 and cand in capitalised and _short_for(cand, name):
                     score = 90.0  # "Theo needs his ADHD follow up" is Theodore, "Livvy" Olivia
-                if score < 80 and len(name) >= 4 and _sounds(cand) == _sounds(name):
+                if score < 80 and sound is not None and _sounds(cand) == sound:
                     score = 85.0  # "Sophia" for Sofia, "jaxon" for Jackson
                 first = dep.name.split()[0]
                 if score >= 80 and (first not in firsts or (i, -score) < firsts[first]):
@@ -540,8 +541,6 @@ _DIMINUTIVE_RE = re.compile(r"(?:ie|ey|y)$")
 _NOT_NICKNAMES = frozenset({"will", "may", "can", "mark", "art", "bill", "pat", "rob", "sue", "ray", "don", "jack",
                             "hope", "joy", "eve", "ann", "dan", "hey", "her", "his", "the", "and", "but", "ali",
                             "lee", "mia", "kat"})
-
-
 _CAPITALISED_RE = re.compile(r"\b[A-Z][a-z]+\b")
 _NAME_CORRECTIONS = frozenset({"no", "sorry", "mean", "meant", "wait", "actually", "oops", "correction", "scratch",
                                "autocorrect", "typo", "ugh"})  # "Mila — ugh autocorrect — MILO"
